@@ -1,0 +1,17 @@
+//! kns-core: what a cluster is and what its rules mean.
+//!
+//! This crate holds the typed model of a Kubernetes cluster's networking objects
+//! ([`model`]), the loader that turns real Kubernetes YAML into that model ([`manifest`]),
+//! the shared flow vocabulary ([`flow`]) and the NetworkPolicy semantics ([`policy`]).
+//!
+//! **Invariant:** no I/O, no clock, no randomness. Everything here is a pure function of its
+//! inputs, so the simulator (`kns-sim`) and the CLI (`kns-scenarios`) can rely on it for
+//! reproducible answers.
+
+pub mod flow;
+pub mod manifest;
+pub mod model;
+pub mod policy;
+
+pub use flow::{Flow, FlowEnd, PortProtocol, Protocol};
+pub use model::Cluster;

@@ -1,0 +1,1 @@
+//! NetworkPolicy semantics (in progress).
