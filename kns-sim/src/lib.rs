@@ -1,1 +1,7 @@
-//! kns-sim
+//! kns-sim: the packet dataplane and the deterministic engine that drives it.
+//!
+//! **Invariants:** virtual time only (never the wall clock), every random choice from a seeded
+//! ChaCha RNG, ordered collections wherever iteration order reaches an output. This crate opens
+//! no files: captures and traces are written to whatever `io::Write` the caller hands in.
+
+pub mod wire;

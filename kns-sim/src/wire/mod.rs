@@ -1,0 +1,7 @@
+//! Packet formats: `smoltcp::wire` for the headers it has, and the per-hop [`PacketSummary`]
+//! that bridges, routing, netfilter, conntrack, policy and capture all read, so that each frame
+//! is parsed once per hop rather than sliced by every component.
+
+mod summary;
+
+pub use summary::{L4Summary, PacketSummary, SummaryError, TcpFlags, parse_ip};
