@@ -4,4 +4,10 @@
 //! ChaCha RNG, ordered collections wherever iteration order reaches an output. This crate opens
 //! no files: captures and traces are written to whatever `io::Write` the caller hands in.
 
+pub mod drop;
+pub mod netfilter;
+pub mod time;
 pub mod wire;
+
+pub use drop::DropReason;
+pub use time::Time;
