@@ -12,6 +12,8 @@ pub mod flow;
 pub mod manifest;
 pub mod model;
 pub mod policy;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use flow::{Flow, FlowEnd, PortProtocol, Protocol};
 pub use model::Cluster;

@@ -246,3 +246,56 @@ fn peer_set(
     }
     set
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::policy::{ReferenceEngine, default_ports, matrix};
+    use crate::testing::{strategies, synthetic_cluster};
+
+    /// Fails with the first disagreeing cell, named, so a shrunk case is readable.
+    fn assert_same(cluster: &Cluster, ports: &[PortProtocol]) {
+        let fast = fast_matrix(cluster, ports);
+        let reference = matrix(&ReferenceEngine, cluster, ports);
+        if let Some(&(p, from, to)) = fast.differences(&reference).first() {
+            let (src, dst) = (reference.pods()[from], reference.pods()[to]);
+            panic!(
+                "fast says {} for {} -> {} on {}, reference says {}",
+                fast.allowed(p, from, to),
+                cluster.pod_ref(src),
+                cluster.pod_ref(dst),
+                ports[p],
+                reference.allowed(p, from, to),
+            );
+        }
+        assert_eq!(fast, reference);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn fast_matrix_equals_reference(cluster in strategies::cluster()) {
+            assert_same(&cluster, &strategies::probe_ports());
+        }
+    }
+
+    #[test]
+    fn synthetic_clusters_agree() {
+        for seed in 0..4 {
+            let cluster = synthetic_cluster(60, 5, 40, seed);
+            let mut ports = default_ports(&cluster);
+            ports.push(PortProtocol::new(5500, crate::flow::Protocol::Tcp));
+            assert_same(&cluster, &ports);
+        }
+    }
+
+    #[test]
+    fn synthetic_cluster_is_partly_isolated() {
+        // Guards against a generator that makes trivial (all-allowed or all-denied) matrices.
+        let cluster = synthetic_cluster(60, 5, 40, 1);
+        let m = fast_matrix(&cluster, &default_ports(&cluster));
+        assert!(m.allowed_count() > 0 && m.denied_count() > 0);
+    }
+}
