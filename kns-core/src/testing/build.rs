@@ -44,7 +44,7 @@ impl ClusterBuilder {
         id
     }
 
-    /// Adds a pod with the next address (`10.0.0.1`, `10.0.0.2`, ...) and one container
+    /// Adds a pod with the next address (`10.0.0.1`, `10.0.0.2`, ... `10.0.0.250`, `10.0.1.1`) and one container
     /// declaring `ports` as (name, number, protocol).
     pub fn pod(
         &mut self,
@@ -54,7 +54,7 @@ impl ClusterBuilder {
         ports: &[(&str, u16, Protocol)],
     ) -> PodId {
         let id = PodId::from_index(self.cluster.pods.len());
-        let n = self.cluster.pods.len() + 1;
+        let n = self.cluster.pods.len();
         let ip = IpAddr::V4(Ipv4Addr::new(10, 0, (n / 250) as u8, (n % 250) as u8 + 1));
         let ports = ports
             .iter()
