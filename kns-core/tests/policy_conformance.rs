@@ -475,3 +475,37 @@ fn fixtures_match_the_cases() {
     }
     assert!(stale.is_empty(), "stale fixtures (rerun with KNS_BLESS_FIXTURES=1): {stale:?}");
 }
+
+/// Every fixture document must deserialize as the Kubernetes type its `kind` names.
+#[test]
+fn fixtures_are_kubernetes_manifests() {
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    use serde::Deserialize;
+
+    let mut kinds = std::collections::BTreeMap::new();
+    for (path, text) in
+        rendered().into_iter().filter(|(p, _)| p.extension() == Some("yaml".as_ref()))
+    {
+        for doc in yaml_serde::Deserializer::from_str(&text) {
+            let value = yaml_serde::Value::deserialize(doc).expect("fixture YAML parses");
+            let kind = value["kind"].as_str().expect("every document has a kind").to_string();
+            let parsed = match kind.as_str() {
+                "Namespace" => yaml_serde::from_value::<Namespace>(value).map(|_| ()),
+                "Pod" => yaml_serde::from_value::<Pod>(value).map(|_| ()),
+                "NetworkPolicy" => yaml_serde::from_value::<NetworkPolicy>(value).map(|np| {
+                    let spec = np.spec.expect("policies have a spec");
+                    assert!(spec.policy_types.is_some_and(|t| !t.is_empty()), "{path:?}");
+                }),
+                other => panic!("unexpected kind {other} in {path:?}"),
+            };
+            parsed.unwrap_or_else(|e| panic!("{path:?}: {kind}: {e}"));
+            *kinds.entry(kind).or_insert(0) += 1;
+        }
+    }
+    let policies: usize = cases().iter().map(|c| c.policies.len()).sum();
+    let expected = [("Namespace", 3), ("NetworkPolicy", policies), ("Pod", 9)];
+    let expected: std::collections::BTreeMap<String, usize> =
+        expected.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+    assert_eq!(kinds, expected);
+}
