@@ -27,6 +27,9 @@ use kns_core::testing::ClusterBuilder;
 const NAME: &str = "kubernetes.io/metadata.name";
 const X: NamespaceId = NamespaceId(0);
 
+/// A policy of namespace x as (name, podSelector, policyTypes, ingress, egress).
+type CasePolicy = (&'static str, Selector, PolicyTypes, Vec<PolicyRule>, Vec<PolicyRule>);
+
 /// One conformance case.
 struct Case {
     /// The fixture file stem.
@@ -34,7 +37,7 @@ struct Case {
     /// The upstream test name, or a description prefixed `kns:` for cases of our own.
     title: &'static str,
     /// The policies, as (name, podSelector, policyTypes, ingress, egress), all in namespace x.
-    policies: Vec<(&'static str, Selector, PolicyTypes, Vec<PolicyRule>, Vec<PolicyRule>)>,
+    policies: Vec<CasePolicy>,
     /// Expected reachability per probed port.
     expect: Vec<(&'static str, Reach)>,
 }
@@ -60,8 +63,6 @@ fn ingress(name: &'static str, selector: Selector, rules: Vec<PolicyRule>) -> Ca
 fn egress(name: &'static str, selector: Selector, rules: Vec<PolicyRule>) -> CasePolicy {
     (name, selector, EGRESS, vec![], rules)
 }
-
-type CasePolicy = (&'static str, Selector, PolicyTypes, Vec<PolicyRule>, Vec<PolicyRule>);
 
 fn pod_a() -> Selector {
     sel(&[("pod", "a")])

@@ -38,10 +38,11 @@ fn base() -> ClusterBuilder {
     b
 }
 
-/// The base cluster with policies given as (namespace, podSelector, types, ingress, egress).
-fn with(
-    policies: Vec<(NamespaceId, Selector, PolicyTypes, Vec<PolicyRule>, Vec<PolicyRule>)>,
-) -> Cluster {
+/// A policy as (namespace, podSelector, types, ingress, egress).
+type Spec = (NamespaceId, Selector, PolicyTypes, Vec<PolicyRule>, Vec<PolicyRule>);
+
+/// The base cluster with these policies, named np1, np2, ...
+fn with(policies: Vec<Spec>) -> Cluster {
     let mut b = base();
     for (i, (ns, selector, types, ingress, egress)) in policies.into_iter().enumerate() {
         b.policy(ns, &format!("np{}", i + 1), selector, types, ingress, egress);
