@@ -292,6 +292,21 @@ mod tests {
     }
 
     #[test]
+    fn bench_sized_cluster_agrees_on_sampled_cells() {
+        // The full reference matrix of 1,000 pods is too slow for a debug test; sample it.
+        let cluster = synthetic_cluster(1000, 20, 200, 3);
+        let ports = default_ports(&cluster);
+        let fast = fast_matrix(&cluster, &ports);
+        let n = fast.pods().len();
+        for i in 0..3000usize {
+            let (p, from, to) = (i % ports.len(), (i * 7919) % n, (i * 104_729 + 13) % n);
+            let flow = crate::flow::Flow::pods(fast.pods()[from], fast.pods()[to], ports[p]);
+            let expected = crate::policy::PolicyEngine::evaluate(&ReferenceEngine, &cluster, &flow);
+            assert_eq!(fast.allowed(p, from, to), expected.allowed, "{flow:?}");
+        }
+    }
+
+    #[test]
     fn synthetic_cluster_is_partly_isolated() {
         // Guards against a generator that makes trivial (all-allowed or all-denied) matrices.
         let cluster = synthetic_cluster(60, 5, 40, 1);
