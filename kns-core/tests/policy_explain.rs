@@ -145,3 +145,17 @@ fn describes_ranges_names_and_both_selectors() {
         )
     );
 }
+
+#[test]
+fn own_node() {
+    let c = cluster();
+    let (verdict, text) = explain(&c, "192.168.0.10", "y/b", "8080/TCP");
+    assert!(verdict.allowed);
+    assert_eq!(verdict.ingress, Side::OwnNode);
+    assert_eq!(
+        text,
+        "ALLOWED 192.168.0.10 -> y/b 8080/TCP\n  \
+         egress (192.168.0.10): outside the cluster — no NetworkPolicy applies on this side\n  \
+         ingress (y/b): 192.168.0.10 is y/b's own node — traffic between a pod and its node is always allowed"
+    );
+}

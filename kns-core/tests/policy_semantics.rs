@@ -460,3 +460,18 @@ fn host_network_pods_are_treated_as_pods() {
     c.pods[db].host_network = true;
     check(&c, &[("x/web", "x/db", "80/TCP", false), ("x/db", "x/web", "80/TCP", true)]);
 }
+
+#[test]
+fn traffic_between_a_pod_and_its_own_node_is_always_allowed() {
+    // The builder's only node, which runs every pod, is 192.168.0.10.
+    let c = with(vec![(X, all(), BOTH, vec![], vec![])]);
+    check(
+        &c,
+        &[
+            ("192.168.0.10", "x/web", "80/TCP", true),
+            ("x/web", "192.168.0.10", "10250/TCP", true),
+            ("192.168.0.11", "x/web", "80/TCP", false),
+            ("x/web", "192.168.0.11", "80/TCP", false),
+        ],
+    );
+}

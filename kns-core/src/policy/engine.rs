@@ -58,6 +58,9 @@ pub enum Side {
     SamePod,
     /// This end is outside the cluster, so no policy applies on this side.
     External,
+    /// The other end is this pod's own node, and traffic between a pod and its node is always
+    /// allowed (as the Kubernetes documentation states).
+    OwnNode,
     /// No policy of this direction selects the pod, so everything is allowed.
     NotIsolated,
     /// The pod is isolated, and this rule (the first match, in policy then rule order) allows it.
@@ -89,7 +92,11 @@ impl Side {
     /// Whether this side lets the connection through.
     pub fn allows(&self) -> bool {
         match self {
-            Side::SamePod | Side::External | Side::NotIsolated | Side::Allowed { .. } => true,
+            Side::SamePod
+            | Side::External
+            | Side::OwnNode
+            | Side::NotIsolated
+            | Side::Allowed { .. } => true,
             Side::Denied { .. } => false,
             Side::Unexplained { allowed } => *allowed,
         }

@@ -47,6 +47,9 @@ fn side_line(
         Side::External => {
             format!("{head}: outside the cluster — no NetworkPolicy applies on this side")
         }
+        Side::OwnNode => format!(
+            "{head}: {other} is {this}'s own node — traffic between a pod and its node is always allowed"
+        ),
         Side::NotIsolated => format!(
             "{head}: not isolated — no NetworkPolicy with {} selects {this}",
             direction.policy_type()

@@ -129,3 +129,61 @@ pub fn default_ports(cluster: &Cluster) -> Vec<PortProtocol> {
         .collect();
     set.into_iter().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Protocol;
+    use crate::model::{PolicyTypes, Selector};
+    use crate::policy::ReferenceEngine;
+    use crate::testing::ClusterBuilder;
+
+    /// Two namespaces, declared out of name order, with a default-deny-ingress in `b`.
+    fn cluster() -> Cluster {
+        let mut b = ClusterBuilder::new();
+        let nb = b.namespace("b", &[]);
+        let na = b.namespace("a", &[]);
+        b.pod(nb, "z", &[], &[("http", 80, Protocol::Tcp), ("dns", 53, Protocol::Udp)]);
+        b.pod(na, "y", &[], &[("http", 80, Protocol::Tcp)]);
+        let types = PolicyTypes { ingress: true, egress: false };
+        b.policy(nb, "deny", Selector::everything(), types, vec![], vec![]);
+        b.build()
+    }
+
+    #[test]
+    fn default_ports_are_distinct_and_sorted() {
+        let ports = default_ports(&cluster());
+        assert_eq!(
+            ports,
+            vec![PortProtocol::new(53, Protocol::Udp), PortProtocol::new(80, Protocol::Tcp)]
+        );
+    }
+
+    #[test]
+    fn matrix_is_in_name_order_with_exact_cells() {
+        let c = cluster();
+        let m = matrix(&ReferenceEngine, &c, &[PortProtocol::new(80, Protocol::Tcp)]);
+        let names: Vec<String> = m.pods().iter().map(|&p| c.pod_ref(p)).collect();
+        assert_eq!(names, vec!["a/y", "b/z"]);
+        // a/y -> b/z is denied; the rest (including self traffic) is allowed.
+        assert_eq!(
+            (m.allowed(0, 0, 0), m.allowed(0, 0, 1), m.allowed(0, 1, 0), m.allowed(0, 1, 1)),
+            (true, false, true, true)
+        );
+        assert_eq!((m.cells(), m.allowed_count(), m.denied_count()), (4, 3, 1));
+        assert!(!m.allowed(1, 0, 0) && !m.allowed(0, 2, 0));
+        assert_eq!(m.position(c.pods[0].id), Some(1));
+    }
+
+    #[test]
+    fn differences_list_disagreeing_cells() {
+        let c = cluster();
+        let ports = [PortProtocol::new(80, Protocol::Tcp)];
+        let a = matrix(&ReferenceEngine, &c, &ports);
+        let mut b = a.clone();
+        b.allow(0, 0, 1);
+        assert_eq!(a.differences(&b), vec![(0, 0, 1)]);
+        assert!(a.differences(&a).is_empty());
+        assert_ne!(a, b);
+    }
+}

@@ -118,3 +118,54 @@ pub fn describe_peer(peer: &PolicyPeer) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Protocol;
+    use crate::model::{PolicyTypes, Selector};
+    use crate::testing::ClusterBuilder;
+    use crate::testing::build::labels_of;
+
+    fn sel(pairs: &[(&str, &str)]) -> Selector {
+        Selector::from_labels(labels_of(pairs))
+    }
+
+    #[test]
+    fn selector_peers_follow_the_namespace_rules() {
+        let mut b = ClusterBuilder::new();
+        let x = b.namespace("x", &[("team", "blue")]);
+        let y = b.namespace("y", &[("team", "red")]);
+        let xa = b.pod(x, "a", &[("app", "a")], &[("http", 80, Protocol::Tcp)]);
+        let ya = b.pod(y, "a", &[("app", "a")], &[]);
+        let types = PolicyTypes { ingress: true, egress: false };
+        b.policy(x, "p", Selector::everything(), types, vec![], vec![]);
+        let c = b.build();
+        let policy = &c.policies[0];
+        let (xa, ya) = (End::Pod(c.pod(xa)), End::Pod(c.pod(ya)));
+        let only_pod =
+            PolicyPeer::Pods { namespace_selector: None, pod_selector: Some(sel(&[("app", "a")])) };
+        assert!(peer_matches(&c, policy, &only_pod, xa));
+        assert!(!peer_matches(&c, policy, &only_pod, ya));
+        let only_ns = PolicyPeer::Pods {
+            namespace_selector: Some(sel(&[("team", "red")])),
+            pod_selector: None,
+        };
+        assert!(!peer_matches(&c, policy, &only_ns, xa));
+        assert!(peer_matches(&c, policy, &only_ns, ya));
+        let external = End::External("10.0.0.1".parse().expect("literal"));
+        assert!(!peer_matches(&c, policy, &only_pod, external));
+        assert_eq!(describe_peer(&only_ns), "namespaceSelector team=red");
+    }
+
+    #[test]
+    fn blocks_and_excepts() {
+        let cidr: IpNet = "10.0.0.0/24".parse().expect("literal");
+        let except: Vec<IpNet> = vec!["10.0.0.128/25".parse().expect("literal")];
+        assert!(block_contains(&cidr, &except, "10.0.0.127".parse().expect("literal")));
+        assert!(!block_contains(&cidr, &except, "10.0.0.128".parse().expect("literal")));
+        assert!(!block_contains(&cidr, &except, "10.0.1.1".parse().expect("literal")));
+        let peer = PolicyPeer::IpBlock { cidr, except };
+        assert_eq!(describe_peer(&peer), "ipBlock 10.0.0.0/24 except 10.0.0.128/25");
+    }
+}

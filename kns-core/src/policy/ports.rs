@@ -41,3 +41,54 @@ pub fn describe_port(entry: &PolicyPort) -> String {
         (Some(port), _) => format!("{port}/{}", entry.protocol),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Protocol;
+    use crate::testing::ClusterBuilder;
+
+    fn entry(protocol: Protocol, port: Option<PortRef>, end_port: Option<u16>) -> PolicyPort {
+        PolicyPort { protocol, port, end_port }
+    }
+
+    #[test]
+    fn numbers_ranges_and_protocols() {
+        let tcp = |n| PortProtocol::new(n, Protocol::Tcp);
+        let single = entry(Protocol::Tcp, Some(PortRef::Number(80)), None);
+        assert!(port_matches(&single, tcp(80), None));
+        assert!(!port_matches(&single, tcp(81), None));
+        assert!(!port_matches(&single, PortProtocol::new(80, Protocol::Udp), None));
+        let range = entry(Protocol::Tcp, Some(PortRef::Number(80)), Some(82));
+        assert_eq!(
+            [79, 80, 82, 83].map(|n| port_matches(&range, tcp(n), None)),
+            [false, true, true, false]
+        );
+        let any = entry(Protocol::Sctp, None, None);
+        assert!(port_matches(&any, PortProtocol::new(9, Protocol::Sctp), None));
+        assert!(!port_matches(&any, tcp(9), None));
+    }
+
+    #[test]
+    fn names_resolve_against_the_destination_only() {
+        let mut b = ClusterBuilder::new();
+        let ns = b.namespace("x", &[]);
+        let web = b.pod(ns, "web", &[], &[("http", 8080, Protocol::Tcp)]);
+        let cluster = b.build();
+        let pod = cluster.pod(web);
+        let http = entry(Protocol::Tcp, Some(PortRef::Name("http".into())), None);
+        assert!(port_matches(&http, PortProtocol::new(8080, Protocol::Tcp), Some(pod)));
+        assert!(!port_matches(&http, PortProtocol::new(80, Protocol::Tcp), Some(pod)));
+        assert!(!port_matches(&http, PortProtocol::new(8080, Protocol::Tcp), None));
+        assert!(is_named(&http));
+        assert_eq!(describe_port(&http), "http/TCP");
+    }
+
+    #[test]
+    fn descriptions() {
+        assert_eq!(describe_port(&entry(Protocol::Udp, None, None)), "every UDP port");
+        let range = entry(Protocol::Tcp, Some(PortRef::Number(1)), Some(9));
+        assert_eq!(describe_port(&range), "1-9/TCP");
+        assert_eq!(describe_port(&entry(Protocol::Tcp, Some(PortRef::Number(5)), None)), "5/TCP");
+    }
+}

@@ -6,6 +6,9 @@
 //! the first rule, in policy then rule order, whose peers and ports both match. Isolation is
 //! per direction; a connection needs both the source's egress and the destination's ingress.
 //!
+//! Traffic between a pod and an address of its own node (kubelet probes, for instance) is always
+//! allowed, as the Kubernetes documentation states.
+//!
 //! Choices where Kubernetes leaves room: a pod reaching itself is always allowed (loopback is
 //! never filtered, as upstream conformance assumes); `hostNetwork` pods are treated as ordinary
 //! pods selected by labels, whereas real CNIs usually cannot filter them; and an `ipBlock`
@@ -36,14 +39,24 @@ impl PolicyEngine for ReferenceEngine {
             return Verdict::from_sides(Side::SamePod, Side::SamePod);
         }
         let egress = match src {
+            End::Pod(pod) if is_own_node(cluster, pod, dst) => Side::OwnNode,
             End::Pod(pod) => side(cluster, pod, Direction::Egress, dst, dst.pod(), flow.port),
             End::External(_) => Side::External,
         };
         let ingress = match dst {
+            End::Pod(pod) if is_own_node(cluster, pod, src) => Side::OwnNode,
             End::Pod(pod) => side(cluster, pod, Direction::Ingress, src, Some(pod), flow.port),
             End::External(_) => Side::External,
         };
         Verdict::from_sides(egress, ingress)
+    }
+}
+
+/// Whether `other` is an address of the node `pod` runs on.
+fn is_own_node(cluster: &Cluster, pod: &Pod, other: End) -> bool {
+    match other {
+        End::External(ip) => cluster.nodes.get(pod.node.index()).is_some_and(|n| n.ip == ip),
+        End::Pod(_) => false,
     }
 }
 
