@@ -3,6 +3,8 @@
 //! This crate holds the typed model of a Kubernetes cluster's networking objects
 //! ([`model`]), the loader that turns real Kubernetes YAML into that model ([`manifest`]),
 //! the shared flow vocabulary ([`flow`]) and the NetworkPolicy semantics ([`policy`]).
+//! With the `testing` feature, `testing` offers cluster builders, proptest strategies and a
+//! deterministic synthetic cluster generator.
 //!
 //! **Invariant:** no I/O, no clock, no randomness. Everything here is a pure function of its
 //! inputs, so the simulator (`kns-sim`) and the CLI (`kns-scenarios`) can rely on it for
@@ -12,6 +14,8 @@ pub mod flow;
 pub mod manifest;
 pub mod model;
 pub mod policy;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use flow::{Flow, FlowEnd, PortProtocol, Protocol};
 pub use model::Cluster;

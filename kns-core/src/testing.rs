@@ -1,0 +1,13 @@
+//! Test kit: builders for model values, proptest strategies for clusters with policies, and a
+//! deterministic synthetic cluster generator for benchmarks.
+//!
+//! Compiled for the crate's own unit tests and, for other crates, with the `testing` feature.
+//! Nothing here reads a clock or an entropy source: generated clusters depend only on the
+//! arguments (and, for strategies, on proptest's seeded runner).
+
+pub mod build;
+pub mod strategies;
+pub mod synthetic;
+
+pub use build::ClusterBuilder;
+pub use synthetic::synthetic_cluster;
