@@ -28,6 +28,26 @@ pub struct ManifestError {
     pub message: String,
 }
 
+impl ManifestError {
+    /// One line for people: `file: document N (Kind ns/name): field: message`.
+    pub fn render(&self) -> String {
+        let l = &self.location;
+        let mut out = l.file.clone();
+        if let Some(d) = l.document {
+            out.push_str(&format!(": document {d}"));
+        }
+        if let Some(o) = &l.object {
+            out.push_str(&format!(" ({o})"));
+        }
+        if let Some(f) = &l.field {
+            out.push_str(&format!(": {f}"));
+        }
+        out.push_str(": ");
+        out.push_str(&self.message);
+        out
+    }
+}
+
 /// Every problem found in one load (the loader reports them all, not just the first).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{} problem(s) in the manifests", .0.len())]

@@ -1,0 +1,70 @@
+//! Reading `-f PATH` arguments: files, directories of manifests, or `-` for standard input.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use kns_core::manifest::{Loaded, Loader};
+
+use super::error::CliError;
+
+/// File extensions read from directories (files named explicitly are read whatever their name).
+const MANIFEST_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
+
+/// Reads every manifest named by `paths` and loads one cluster from all of them.
+///
+/// Directories are walked recursively in lexical order, so the same tree always loads the
+/// same way; `-` reads standard input.
+pub fn load_cluster(paths: &[PathBuf]) -> Result<Loaded, CliError> {
+    let mut loader = Loader::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| CliError::Io { path: "<stdin>".into(), source: e })?;
+            loader.add("<stdin>", text);
+            continue;
+        }
+        for file in manifest_files(path)? {
+            let text = fs::read_to_string(&file)
+                .map_err(|e| CliError::Io { path: file.display().to_string(), source: e })?;
+            loader.add(file.display().to_string(), text);
+        }
+    }
+    Ok(loader.finish()?)
+}
+
+/// The manifest files under `path`: itself if it is a file, else its manifest files, sorted.
+fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, CliError> {
+    let io_err = |e| CliError::Io { path: path.display().to_string(), source: e };
+    let meta = fs::metadata(path).map_err(io_err)?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut entries: Vec<PathBuf> = fs::read_dir(path)
+        .map_err(io_err)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io_err)?;
+    entries.sort();
+    let mut files = Vec::new();
+    for entry in entries {
+        if entry.is_dir() {
+            files.extend(manifest_files(&entry)?);
+        } else if entry
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e))
+        {
+            files.push(entry);
+        }
+    }
+    if files.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{}: directory holds no .yaml, .yml or .json files",
+            path.display()
+        )));
+    }
+    Ok(files)
+}

@@ -1,0 +1,116 @@
+//! The `kns` command line: argument parsing, file loading and rendering. Decisions are made by
+//! the library crates; this module only converts between them and the terminal.
+
+mod commands;
+mod error;
+mod input;
+mod render;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use kns_core::PortProtocol;
+
+pub use error::{CliError, EXIT_INTERNAL, EXIT_OK, EXIT_USER};
+pub use render::MatrixView;
+
+/// kns — a deterministic emulator of Kubernetes cluster networking.
+#[derive(Debug, Parser)]
+#[command(name = "kns", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats for matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatrixFormat {
+    /// A grid per port for people.
+    Table,
+    /// `{"probes":[{"protocol","port","matrix":{from:{to:bool}}}]}`, keys sorted.
+    Json,
+    /// `protocol,port,from,to,allowed` lines.
+    Csv,
+}
+
+/// The `kns` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pod-to-pod reachability under the NetworkPolicies of the given manifests.
+    Matrix {
+        /// Manifest files or directories (repeatable; `-` reads standard input).
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// Port and protocol to probe, e.g. `80/TCP` (repeatable; default: every declared container port).
+        #[arg(long = "port")]
+        ports: Vec<PortProtocol>,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = MatrixFormat::Table)]
+        output: MatrixFormat,
+    },
+    /// Why one connection is allowed or denied, in plain words.
+    Explain {
+        /// Manifest files or directories (repeatable).
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// Source pod as `namespace/name`, or an IP address outside the cluster.
+        #[arg(long)]
+        from: String,
+        /// Destination pod as `namespace/name`, or an IP address outside the cluster.
+        #[arg(long)]
+        to: String,
+        /// Destination port and protocol, e.g. `80/TCP`.
+        #[arg(long)]
+        port: PortProtocol,
+    },
+}
+
+/// Runs `kns` with the process arguments and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USER } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    // A panic is a kns bug: report it as an internal error with its own exit code.
+    let result = std::panic::catch_unwind(|| run(&cli));
+    let result = result.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".into());
+        Err(CliError::Internal(what))
+    });
+    match result {
+        Ok(output) => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout.write_all(output.as_bytes()).and_then(|()| stdout.flush()) {
+                Ok(()) => EXIT_OK,
+                // A closed pipe (`kns ... | head`) is not an error worth reporting.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+                Err(e) => {
+                    eprintln!("error: writing output: {e}");
+                    EXIT_USER
+                }
+            }
+        }
+        Err(e) => {
+            eprint!("{}", e.render());
+            e.exit_code()
+        }
+    }
+}
+
+/// Runs one parsed command and returns what it prints on standard output.
+pub fn run(cli: &Cli) -> Result<String, CliError> {
+    match &cli.command {
+        Command::Matrix { files, ports, output } => commands::matrix(files, ports, *output),
+        Command::Explain { files, from, to, port } => commands::explain(files, from, to, *port),
+    }
+}
