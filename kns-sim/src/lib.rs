@@ -7,6 +7,7 @@
 pub mod cmd;
 pub mod drop;
 pub mod netfilter;
+pub mod stack;
 pub mod time;
 pub mod wire;
 

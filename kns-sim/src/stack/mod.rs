@@ -1,0 +1,24 @@
+//! The socket layer of an endpoint namespace.
+//!
+//! CONTRACT (being implemented): a namespace's IP layer (routing, ARP, netfilter) is kns's own;
+//! the TCP/UDP/ICMP sockets above it belong to an [`IpStack`], normally a smoltcp interface
+//! with `Medium::Ip`. The engine hands the stack every packet addressed to the namespace (after
+//! INPUT), collects what it transmits (before OUTPUT and routing), and polls it again at the
+//! time it asks for, so virtual time jumps from event to event instead of ticking.
+
+use crate::time::Time;
+
+/// A sans-I/O socket layer attached to one namespace.
+pub trait IpStack {
+    /// A packet (a whole IP datagram) addressed to one of the namespace's addresses arrived.
+    fn receive(&mut self, now: Time, packet: &[u8]);
+
+    /// Lets the stack and its applications run; appends every IP datagram it sends to `out`.
+    fn poll(&mut self, now: Time, out: &mut Vec<Vec<u8>>);
+
+    /// The earliest time the stack wants to be polled again (`None`: only on a new packet).
+    fn poll_at(&self, now: Time) -> Option<Time>;
+
+    /// The namespace's addresses changed; the stack must accept packets to exactly these.
+    fn set_addresses(&mut self, addrs: &[ipnet::IpNet]);
+}
