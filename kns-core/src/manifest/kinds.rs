@@ -240,7 +240,8 @@ fn typed<T: DeserializeOwned + Serialize>(
             "unknown field (not in the Kubernetes schema of this kind)",
         );
     }
-    unknown.is_empty().then(|| Box::new(object))
+    // The object is still converted, so that its other problems are reported too.
+    Some(Box::new(object))
 }
 
 /// The field path and message of a decoding error.
@@ -413,7 +414,7 @@ mod tests {
     fn unknown_fields_are_errors_and_nulls_are_not() {
         let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, creationTimestamp: null, labelz: {a: b}}\nspec:\n  containers:\n  - name: c\n    image: i\n    portz: []\n    resources: {limits: {cpu: 1}}\n";
         let (obj, diag) = decode_text(text);
-        assert!(obj.is_none());
+        assert!(obj.is_some(), "still converted, so that its other problems show");
         assert_eq!(
             rendered(&diag),
             vec![

@@ -87,8 +87,8 @@ pub(super) fn pod(
         diag.error(loc.with_field("spec"), "missing spec");
         return None;
     };
-    let parts = spec_parts(spec, "spec", loc, diag);
     let pod_labels = labels(pod.metadata.labels.as_ref(), "metadata.labels", loc, diag);
+    let parts = spec_parts(spec, "spec", loc, diag);
     let (ips, ips_field) = status_ips(status, loc, diag);
     let host_ip = status
         .and_then(|s| s.host_ip.as_deref())
