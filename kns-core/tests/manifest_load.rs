@@ -249,7 +249,8 @@ fn given_endpoints_and_slices_are_used_as_they_are() {
         "apiVersion: v1\nkind: Pod\nmetadata: {name: w, labels: {app: web}}\nspec: {containers: [{name: c, image: i}]}\n",
     );
     let c = load_ok(text).cluster;
-    let summary: Vec<(String, String, Vec<(String, bool)>)> = c
+    type Summary = Vec<(String, String, Vec<(String, bool)>)>;
+    let summary: Summary = c
         .endpoint_slices
         .iter()
         .map(|s| {
