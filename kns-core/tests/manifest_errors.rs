@@ -243,6 +243,18 @@ fn addresses_outside_the_default_networks_are_one_warning_each_without_a_cluster
 }
 
 #[test]
+fn a_full_node_is_one_error_not_one_per_pod() {
+    let cluster = "apiVersion: kns.dev/v1alpha1\nkind: Cluster\nspec:\n  nodePodCIDRPrefix: 30\n  nodes: [{name: only}]\n---\n";
+    let pods: String = ["a", "b", "c"].iter().map(|n| format!("{}---\n", pod(n, ""))).collect();
+    check_errors(
+        &format!("{cluster}{NS}{pods}"),
+        &[
+            "t.yaml: document 4 (Pod shop/b): node only is full: its pod CIDR 10.244.0.0/30 has no address left for 2 pod(s), the first being shop/b (add nodes, or lower nodePodCIDRPrefix, in a kns Cluster document)",
+        ],
+    );
+}
+
+#[test]
 fn objects_in_missing_namespaces() {
     let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: shop}\nspec: {containers: [{name: c, image: i}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: kube-system}\nspec: {containers: [{name: c, image: i}]}\n";
     check_errors(

@@ -212,7 +212,7 @@ pub(super) fn build(objects: Vec<Object>, diag: &mut Diag) -> Cluster {
     // Endpoints: given ones, then computed ones for Services that have none.
     let mut slices = Vec::new();
     {
-        let r = Resolver { cluster: &cluster };
+        let r = Resolver::new(&cluster);
         for o in &objects {
             match &o.body {
                 Body::Endpoints(e) => {
@@ -226,9 +226,10 @@ pub(super) fn build(objects: Vec<Object>, diag: &mut Diag) -> Cluster {
         }
         let given: BTreeSet<(NamespaceId, String)> =
             slices.iter().map(|s| (s.namespace, s.service_name.clone())).collect();
+        let sorted = cluster.pods_sorted();
         for svc in &cluster.services {
             if !given.contains(&(svc.namespace, svc.name.clone())) {
-                slices.extend(computed_slices(&cluster, svc));
+                slices.extend(computed_slices(&cluster, &sorted, svc));
             }
         }
     }

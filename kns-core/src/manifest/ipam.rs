@@ -135,6 +135,7 @@ pub(super) fn place_pods(
         (&pods[a].namespace, &pods[a].name).cmp(&(&pods[b].namespace, &pods[b].name))
     });
     let mut cursor: BTreeMap<NodeId, u128> = BTreeMap::new();
+    let mut full: BTreeMap<NodeId, (usize, usize)> = BTreeMap::new(); // first pod, count
     let mut out: Vec<Option<(NodeId, Vec<IpAddr>)>> = vec![None; pods.len()];
     for i in order {
         let (p, Some(node)) = (&pods[i], placed[i]) else { continue };
@@ -164,16 +165,19 @@ pub(super) fn place_pods(
                 taken.insert(ip, i);
                 out[i] = Some((node, vec![ip]));
             }
-            None => diag.error(
-                p.loc.clone(),
-                format!(
-                    "no free address left for pod {} in {} (node {})",
-                    p.name,
-                    cidr,
-                    nodes[node.index()].name
-                ),
-            ),
+            None => full.entry(node).or_insert((i, 0)).1 += 1,
         }
+    }
+    for (node, (first, count)) in full {
+        let (n, p) = (&nodes[node.index()], &pods[first]);
+        diag.error(
+            p.loc.clone(),
+            format!(
+                "node {} is full: its pod CIDR {} has no address left for {count} pod(s), \
+                 the first being {}/{} (add nodes, or lower nodePodCIDRPrefix, in a kns Cluster document)",
+                n.name, n.pod_cidr, p.namespace, p.name
+            ),
+        );
     }
     out
 }

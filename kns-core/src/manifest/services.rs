@@ -309,12 +309,25 @@ pub(super) fn allocate_node_ports(
 /// Lookups that endpoint conversion needs.
 pub(super) struct Resolver<'a> {
     /// The cluster so far (pods and nodes placed).
-    pub cluster: &'a Cluster,
+    cluster: &'a Cluster,
+    /// Pod addresses (host-network pods aside).
+    pods_by_ip: BTreeMap<IpAddr, PodId>,
 }
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a> {
+    /// Indexes the pods of `cluster`.
+    pub fn new(cluster: &'a Cluster) -> Self {
+        let pods_by_ip = cluster
+            .pods
+            .iter()
+            .filter(|p| !p.host_network)
+            .flat_map(|p| p.ips.iter().map(move |ip| (*ip, p.id)))
+            .collect();
+        Resolver { cluster, pods_by_ip }
+    }
+
     fn pod(&self, ip: IpAddr) -> Option<PodId> {
-        self.cluster.pod_by_ip(ip).map(|p| p.id)
+        self.pods_by_ip.get(&ip).copied()
     }
 
     fn node(
@@ -452,14 +465,20 @@ pub(super) fn endpoint_slice(
 /// (a named `targetPort` can differ from pod to pod). Pods lacking a named port are left out
 /// of that port; not-ready pods are listed with `ready: false` unless the Service publishes
 /// not-ready addresses.
-pub(super) fn computed_slices(cluster: &Cluster, service: &Service) -> Vec<EndpointSlice> {
+///
+/// `sorted` is [`Cluster::pods_sorted`], computed once by the caller.
+pub(super) fn computed_slices(
+    cluster: &Cluster,
+    sorted: &[PodId],
+    service: &Service,
+) -> Vec<EndpointSlice> {
     let Some(selector) = &service.selector else { return Vec::new() };
     if service.service_type == ServiceType::ExternalName {
         return Vec::new();
     }
     type PortKey = Vec<(Option<String>, u16, crate::flow::Protocol)>;
     let mut groups: BTreeMap<PortKey, Vec<Endpoint>> = BTreeMap::new();
-    for id in cluster.pods_sorted() {
+    for &id in sorted {
         let pod = cluster.pod(id);
         if pod.namespace != service.namespace
             || !selector.iter().all(|(k, v)| pod.labels.get(k) == Some(v))
