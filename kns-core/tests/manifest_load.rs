@@ -353,6 +353,27 @@ items:
 }
 
 #[test]
+fn a_dump_of_deployments_and_pods_without_replicasets_is_not_doubled() {
+    let text = concat!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n",
+        "  template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: nginx}]}}\n---\n",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-5d8f7c9b4-abcde\n  labels: {app: web}\n",
+        "  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-5d8f7c9b4, uid: u, controller: true}]\n",
+        "spec: {containers: [{name: c, image: nginx}]}\n",
+    );
+    let c = load_ok(text).cluster;
+    assert_eq!(pod_names(&c), ["default/web-5d8f7c9b4-abcde"]);
+}
+
+#[test]
+fn json_manifests_load_too() {
+    let text = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "j", "labels": {"app": "j"}},
+        "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}]}]}}"#;
+    let c = load(&[("pod.json", text)]).expect("JSON is YAML").cluster;
+    assert_eq!(pod_names(&c), ["default/j"]);
+}
+
+#[test]
 fn the_cluster_document_sets_modes_and_networks() {
     let text = "apiVersion: kns.dev/v1alpha1\nkind: Cluster\nmetadata: {name: lab}\nspec:\n  podCIDR: 10.10.0.0/16\n  nodePodCIDRPrefix: 20\n  serviceCIDR: 10.20.0.0/16\n  clusterDomain: lab.local\n  cni: overlay\n  proxy: maglev\n  enforcePolicy: false\n  nodePortRange: 31000-31010\n  nodes:\n  - {name: w1, address: 192.168.0.50}\n  - {name: w2, podCIDR: 10.10.128.0/20}\n";
     let c = load_ok(&format!("{text}---\n{}", pod("p", "", ""))).cluster;

@@ -319,7 +319,8 @@ fn drop_duplicate_pods(plans: Vec<PodPlan>, diag: &mut Diag) -> Vec<PodPlan> {
 
 /// Controllers whose pods (or ReplicaSets) are in the input already, as (namespace, kind,
 /// name): a `kubectl get all` dump lists a Deployment, its ReplicaSet and its pods, and
-/// expanding the controllers as well would triple the pods.
+/// expanding the controllers as well would triple the pods. A pod owned by the ReplicaSet
+/// `web-<hash>` also marks the Deployment `web` (dumps of Deployments and pods only).
 fn owned_objects(objects: &[Object]) -> BTreeSet<(String, String, String)> {
     let mut out = BTreeSet::new();
     for o in objects {
@@ -328,9 +329,14 @@ fn owned_objects(objects: &[Object]) -> BTreeSet<(String, String, String)> {
             Body::ReplicaSet(r) => &r.metadata,
             _ => continue,
         };
+        let ns = o.namespace.clone().unwrap_or_default();
         for r in meta.owner_references.iter().flatten() {
-            let ns = o.namespace.clone().unwrap_or_default();
-            out.insert((ns, r.kind.clone(), r.name.clone()));
+            out.insert((ns.clone(), r.kind.clone(), r.name.clone()));
+            if r.kind == "ReplicaSet"
+                && let Some((deployment, _hash)) = r.name.rsplit_once('-')
+            {
+                out.insert((ns.clone(), "Deployment".into(), deployment.into()));
+            }
         }
     }
     out

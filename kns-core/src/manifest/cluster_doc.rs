@@ -114,7 +114,8 @@ pub(super) fn topology(
     diag: &mut Diag,
 ) -> Topology {
     let mut config = ClusterConfig::default();
-    let default_loc = Location::default();
+    // Problems with nodes derived from pods (two with the same hostIP) have no document.
+    let default_loc = Location { file: "<nodes named by pods>".into(), ..Location::default() };
     let (spec, loc) = match doc {
         Some((d, loc)) => {
             if let Some(name) = &d.metadata.name {

@@ -5,20 +5,67 @@
 //! ([`ManifestErrors`]), each located by file, document, object and field path.
 //!
 //! The pipeline, one module per step:
-//! - [`parse`]: YAML text → documents (multi-document files, `kind: List` items, empty
+//! - `parse`: YAML text → documents (multi-document files, `kind: List` items, empty
 //!   documents skipped), recovering after malformed documents;
-//! - [`kinds`]: each document dispatched on `apiVersion`/`kind` and decoded into its
+//! - `kinds`: each document dispatched on `apiVersion`/`kind` and decoded into its
 //!   k8s-openapi type, with fields the type does not know reported as errors;
-//! - [`cluster_doc`]: the kns `Cluster` document (nodes, CIDRs, modes) or its defaults;
-//! - [`workloads`]: Deployments, ReplicaSets, StatefulSets and DaemonSets expanded into pods
+//! - `cluster_doc`: the kns `Cluster` document (nodes, CIDRs, modes) or its defaults;
+//! - `workloads`: Deployments, ReplicaSets, StatefulSets and DaemonSets expanded into pods
 //!   with Kubernetes-like, deterministic names;
-//! - [`ipam`]: scheduling of unplaced pods and address allocation for pods and Services;
-//! - [`services`], [`netpol`], [`ingress`]: conversion into the model, with validation;
-//! - [`build`]: the assembly of the [`Cluster`] and the cross-object checks (duplicates,
+//! - `ipam`: scheduling of unplaced pods and address allocation for pods and Services;
+//! - `services`, `netpol`, `ingress`: conversion into the model, with validation;
+//! - `build`: the assembly of the [`Cluster`] and the cross-object checks (duplicates,
 //!   namespaces, addresses).
 //!
 //! Everything is deterministic: no hash-map order, no randomness; generated names come from
 //! a fixed hash of the object.
+//!
+//! ## Conventions
+//!
+//! - Namespaces `default`, `kube-system`, `kube-public` and `kube-node-lease` always exist;
+//!   any other must be declared by a Namespace document.
+//! - Live-cluster dumps are honoured: `spec.nodeName`, `status.podIP(s)`, `status.hostIP`,
+//!   `spec.clusterIP` (`None` = headless). Controllers whose pods or ReplicaSets are in the
+//!   input are not expanded again.
+//! - Otherwise pods are spread round-robin over the nodes (sorted by name) and take the next
+//!   free address of their node's pod CIDR from `.2`, both in (namespace, name) order.
+//!   Service IPs: `.1` is `default/kubernetes` (created when absent), `.10` is kept for
+//!   `kube-system/kube-dns`, the others come from `.11` in (namespace, name) order.
+//! - Services with a selector and no Endpoints/EndpointSlice in the input get the slices an
+//!   EndpointSlice controller would make (in [`Cluster::endpoint_slices`](crate::model::Cluster)).
+//! - Without a `Cluster` document, addresses outside the default networks are accepted with
+//!   one warning (live clusters vary); with one, they are errors.
+//!
+//! ## The kns `Cluster` document
+//!
+//! Describes what Kubernetes manifests leave out; every field is optional and defaults to
+//! [`ClusterConfig::default`](crate::model::ClusterConfig):
+//!
+//! ```yaml
+//! apiVersion: kns.dev/v1alpha1
+//! kind: Cluster
+//! metadata:
+//!   name: demo
+//! spec:
+//!   podCIDR: 10.244.0.0/16        # one /nodePodCIDRPrefix slice per node
+//!   nodePodCIDRPrefix: 24
+//!   serviceCIDR: 10.96.0.0/12
+//!   nodeCIDR: 192.168.0.0/24      # node addresses, from .10 upward
+//!   clusterDomain: cluster.local
+//!   cni: routed                   # or overlay
+//!   proxy: iptables               # ipvs, nftables, maglev
+//!   enforcePolicy: true
+//!   loadBalancerPool: 172.18.255.0/24
+//!   nodePortRange: 30000-32767
+//!   nodes:
+//!   - name: node-1
+//!     labels: {topology.kubernetes.io/zone: a}
+//!     address: 192.168.0.10       # optional
+//!     podCIDR: 10.244.0.0/24      # optional
+//! ```
+//!
+//! Without nodes (or without the document) the cluster has the nodes that pods name in
+//! `spec.nodeName`, or else two nodes, `node-1` and `node-2`.
 
 mod build;
 mod cluster_doc;
@@ -229,5 +276,6 @@ mod tests {
             message: "m".into(),
         };
         assert_eq!(bare.render(), "b.yaml: m");
+        assert_eq!(ManifestErrors(vec![bare.clone(), bare]).render(), "b.yaml: m\nb.yaml: m\n");
     }
 }
