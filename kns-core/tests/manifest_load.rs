@@ -512,3 +512,123 @@ fn loading_is_deterministic() {
     assert_eq!(a, b);
     assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
 }
+
+/// A pod as `kubectl get pod -o yaml` prints it, managed fields and status included: every
+/// field is in the schema, so nothing is reported.
+#[test]
+fn a_full_kubectl_dump_has_no_unknown_fields() {
+    let text = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  annotations:
+    kubectl.kubernetes.io/restartedAt: "2026-01-02T03:04:05Z"
+  creationTimestamp: "2026-01-02T03:04:06Z"
+  generateName: web-5d8f7c9b4-
+  labels:
+    app: web
+    pod-template-hash: 5d8f7c9b4
+  managedFields:
+  - apiVersion: v1
+    fieldsType: FieldsV1
+    fieldsV1:
+      f:metadata:
+        f:generateName: {}
+        f:labels:
+          .: {}
+          f:app: {}
+    manager: kube-controller-manager
+    operation: Update
+    time: "2026-01-02T03:04:06Z"
+  name: web-5d8f7c9b4-abcde
+  namespace: default
+  ownerReferences:
+  - apiVersion: apps/v1
+    blockOwnerDeletion: true
+    controller: true
+    kind: ReplicaSet
+    name: web-5d8f7c9b4
+    uid: 0f6c2d5e-1111-2222-3333-444455556666
+  resourceVersion: "12345"
+  uid: 7a1b2c3d-1111-2222-3333-444455556666
+spec:
+  containers:
+  - image: nginx:1.27
+    imagePullPolicy: IfNotPresent
+    name: nginx
+    ports:
+    - containerPort: 80
+      name: http
+      protocol: TCP
+    livenessProbe:
+      failureThreshold: 3
+      httpGet: {path: /, port: http, scheme: HTTP}
+      periodSeconds: 10
+      successThreshold: 1
+      timeoutSeconds: 1
+    resources:
+      limits: {cpu: 500m, memory: 128Mi}
+      requests: {cpu: 100m, memory: 64Mi}
+    securityContext: {allowPrivilegeEscalation: false, runAsNonRoot: true}
+    terminationMessagePath: /dev/termination-log
+    terminationMessagePolicy: File
+    volumeMounts:
+    - mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+      name: kube-api-access-xyz
+      readOnly: true
+  dnsPolicy: ClusterFirst
+  enableServiceLinks: true
+  nodeName: kind-worker
+  preemptionPolicy: PreemptLowerPriority
+  priority: 0
+  restartPolicy: Always
+  schedulerName: default-scheduler
+  securityContext: {}
+  serviceAccount: default
+  serviceAccountName: default
+  terminationGracePeriodSeconds: 30
+  tolerations:
+  - effect: NoExecute
+    key: node.kubernetes.io/not-ready
+    operator: Exists
+    tolerationSeconds: 300
+  volumes:
+  - name: kube-api-access-xyz
+    projected:
+      defaultMode: 420
+      sources:
+      - serviceAccountToken: {expirationSeconds: 3607, path: token}
+      - configMap:
+          items: [{key: ca.crt, path: ca.crt}]
+          name: kube-root-ca.crt
+status:
+  conditions:
+  - lastProbeTime: null
+    lastTransitionTime: "2026-01-02T03:04:08Z"
+    status: "True"
+    type: Ready
+  containerStatuses:
+  - containerID: containerd://abc
+    image: docker.io/library/nginx:1.27
+    imageID: docker.io/library/nginx@sha256:0123
+    lastState: {}
+    name: nginx
+    ready: true
+    restartCount: 0
+    started: true
+    state:
+      running: {startedAt: "2026-01-02T03:04:07Z"}
+  hostIP: 172.18.0.2
+  hostIPs: [{ip: 172.18.0.2}]
+  phase: Running
+  podIP: 10.244.1.5
+  podIPs: [{ip: 10.244.1.5}]
+  qosClass: Burstable
+  startTime: "2026-01-02T03:04:06Z"
+"#;
+    let loaded = load_ok(text);
+    assert!(loaded.warnings.is_empty(), "{:?}", warnings(&loaded));
+    let p = &loaded.cluster.pods[0];
+    assert_eq!((p.ip.to_string(), p.ready), ("10.244.1.5".to_string(), true));
+    assert_eq!(loaded.cluster.node(p.node).ip.to_string(), "172.18.0.2");
+}

@@ -29,13 +29,17 @@ pub(super) fn documents(file: &str, text: &str, diag: &mut Diag, out: &mut Vec<D
         for de in yaml_serde::Deserializer::from_str(chunk) {
             count += 1;
             match Value::deserialize(de) {
-                Ok(value) => {
+                Ok(mut value) => {
                     let loc = Location {
                         file: file.to_string(),
                         document: Some(doc_offset + count),
                         ..Location::default()
                     };
-                    push_document(loc, value, diag, out);
+                    // Merge keys (`<<: *defaults`) are resolved, as kubectl does.
+                    match value.apply_merge() {
+                        Ok(()) => push_document(loc, value, diag, out),
+                        Err(e) => diag.error(loc, format!("invalid YAML merge key: {e}")),
+                    }
                 }
                 Err(e) => {
                     failure = Some(e);
@@ -205,6 +209,15 @@ mod tests {
         assert!(messages[0].contains("line 4 column 1"), "{messages:?}");
         assert!(messages[1].starts_with("f.yaml: document 4: malformed YAML: "), "{messages:?}");
         assert!(messages[1].contains("line 8"), "{messages:?}");
+    }
+
+    #[test]
+    fn merge_keys_are_resolved() {
+        let (out, diag) = docs("base: &b {x: 1}\nitem:\n  <<: *b\n  y: 2\n");
+        assert!(diag.errors.is_empty());
+        let item = out[0].value.get("item").unwrap();
+        assert_eq!(item.get("x").and_then(Value::as_i64), Some(1));
+        assert!(item.get("<<").is_none());
     }
 
     #[test]
