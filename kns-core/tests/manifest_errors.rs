@@ -256,11 +256,18 @@ fn a_full_node_is_one_error_not_one_per_pod() {
 
 #[test]
 fn objects_in_missing_namespaces() {
-    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: shop}\nspec: {containers: [{name: c, image: i}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: kube-system}\nspec: {containers: [{name: c, image: i}]}\n";
+    let text = concat!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: shop}\nspec: {containers: [{name: c, image: i}]}\n---\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: kube-system}\nspec: {containers: [{name: c, image: i}]}\n---\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: shop}\n---\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: shop}\n---\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: store}\n",
+    );
     check_errors(
         text,
         &[
-            "t.yaml: document 1 (Pod shop/a): metadata.namespace: namespace `shop` does not exist (declare it with a Namespace document; only default, kube-node-lease, kube-public, kube-system exist without one)",
+            "t.yaml: document 1 (Pod shop/a): metadata.namespace: namespace `shop` does not exist (declare it with a Namespace document; only default, kube-node-lease, kube-public, kube-system exist without one); 2 more object(s) are in it",
+            "t.yaml: document 5 (ConfigMap store/c): metadata.namespace: namespace `store` does not exist (declare it with a Namespace document; only default, kube-node-lease, kube-public, kube-system exist without one)",
         ],
     );
 }

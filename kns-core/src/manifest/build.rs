@@ -79,22 +79,30 @@ pub(super) fn build(objects: Vec<Object>, diag: &mut Diag) -> Cluster {
     }
     let ns_ids: BTreeMap<String, NamespaceId> =
         cluster.namespaces.iter().map(|n| (n.name.clone(), n.id)).collect();
-    let ns_names: Vec<&str> = IMPLICIT_NAMESPACES.to_vec();
+    // One error per missing namespace, at its first object, counting the others.
+    let mut missing: BTreeMap<&str, (&Location, usize)> = BTreeMap::new();
+    for o in &objects {
+        if let Some(ns) = o.namespace.as_deref().filter(|ns| !ns_ids.contains_key(*ns)) {
+            missing.entry(ns).or_insert((&o.loc, 0)).1 += 1;
+        }
+    }
+    for (ns, (loc, count)) in missing {
+        let others = match count {
+            1 => String::new(),
+            n => format!("; {} more object(s) are in it", n - 1),
+        };
+        diag.error(
+            loc.with_field("metadata.namespace"),
+            format!(
+                "namespace `{ns}` does not exist (declare it with a Namespace document; only {} \
+                 exist without one){others}",
+                IMPLICIT_NAMESPACES.join(", ")
+            ),
+        );
+    }
     let objects: Vec<Object> = objects
         .into_iter()
-        .filter(|o| match &o.namespace {
-            Some(ns) if !ns_ids.contains_key(ns) => {
-                diag.error(
-                    o.loc.with_field("metadata.namespace"),
-                    format!(
-                        "namespace `{ns}` does not exist (declare it with a Namespace document; only {} exist without one)",
-                        ns_names.join(", ")
-                    ),
-                );
-                false
-            }
-            _ => true,
-        })
+        .filter(|o| o.namespace.as_ref().is_none_or(|ns| ns_ids.contains_key(ns)))
         .collect();
     let ns_of = |o: &Object| ns_ids[o.namespace.as_deref().unwrap_or("default")];
 
