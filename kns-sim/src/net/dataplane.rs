@@ -488,15 +488,12 @@ impl Sim {
         n.failed = true;
         let pending = std::mem::take(&mut n.pending);
         for p in pending {
-            self.icmp_error_for(
-                ns,
-                &p.frame.buf[ETH_LEN..],
-                Icmpv4Message::DstUnreachable,
-                1,
-                0,
-                None,
-            );
-            let _ = p.forwarded;
+            let orig = &p.frame.buf[ETH_LEN..];
+            if p.forwarded {
+                self.icmp_error_for(ns, orig, Icmpv4Message::DstUnreachable, 1, 0, None);
+            } else {
+                self.icmp_error_local(ns, orig, Icmpv4Message::DstUnreachable, 1, 0);
+            }
             self.drop_frame(ns, Some(iface), p.frame, DropReason::NoNeighbour);
         }
     }
@@ -750,6 +747,34 @@ impl Sim {
         }
     }
 
+    /// Reports an error about a locally sent packet straight to the local socket layer, as Linux
+    /// reports it to the sending socket (no loopback, no hooks): `From 10.0.0.1 ... Destination
+    /// Host Unreachable`.
+    fn icmp_error_local(
+        &mut self,
+        ns: NetnsId,
+        orig: &[u8],
+        ty: Icmpv4Message,
+        code: u8,
+        mtu: u16,
+    ) {
+        let Ok(s) = parse_ip(orig) else { return };
+        let Some(src) = packet::v4(s.src) else { return };
+        if matches!(s.l4, L4Summary::Icmp { is_error: true, .. }) || src.is_unspecified() {
+            return;
+        }
+        let Some(err) = packet::icmp_error(orig, src, ty, code, mtu) else { return };
+        let f = self.new_frame(err);
+        let now = self.now();
+        if let Some(stack) = self.namespaces[ns.0 as usize].stack.as_mut() {
+            stack.receive(now, &f.buf[ETH_LEN..]);
+            self.delivered(ns, None, &f, "socket layer (local error)");
+            self.poll_stack(ns);
+        } else {
+            self.delivered(ns, None, &f, "IP layer (local error)");
+        }
+    }
+
     /// An IP packet arrived on `iface` (link layer accepted it).
     fn ip_rcv(&mut self, iface: IfaceId, mut frame: Frame) {
         let ns = self.ns_of(iface);
@@ -885,14 +910,8 @@ impl Sim {
         if s.total_len > mtu {
             if Ipv4Packet::new_unchecked(&frame.buf[ETH_LEN..]).dont_frag() {
                 let m = u16::try_from(mtu).unwrap_or(u16::MAX);
-                self.icmp_error_for(
-                    ns,
-                    &frame.buf[ETH_LEN..],
-                    Icmpv4Message::DstUnreachable,
-                    4,
-                    m,
-                    None,
-                );
+                let orig = &frame.buf[ETH_LEN..];
+                self.icmp_error_local(ns, orig, Icmpv4Message::DstUnreachable, 4, m);
             }
             return self.drop_frame(ns, Some(out), frame, DropReason::Mtu);
         }
