@@ -70,11 +70,13 @@ impl Sim {
         if self.tracing() {
             self.tr(ns, dev, frame.id, TraceWhat::Drop { reason: reason.clone() }, &frame.buf);
         }
+        tracing::debug!(target: "kns::drop", frame = frame.id, ns = ns.0, reason = %reason, "drop");
         self.counters.dropped += 1;
         *self.namespaces[ns.0 as usize].drops.entry(reason).or_insert(0) += 1;
     }
 
     fn delivered(&mut self, ns: NetnsId, dev: Option<IfaceId>, frame: &Frame, to: &'static str) {
+        tracing::trace!(target: "kns::hop", frame = frame.id, ns = ns.0, to, "deliver");
         self.counters.delivered += 1;
         if self.tracing() {
             self.tr(ns, dev, frame.id, TraceWhat::Deliver(to.to_string()), &frame.buf);
@@ -91,6 +93,7 @@ impl Sim {
             return self.drop_frame(ns, Some(iface), frame, DropReason::InterfaceDown);
         }
         let master = ifc.master;
+        tracing::trace!(target: "kns::hop", frame = frame.id, ns = ns.0, iface = iface.0, "rx");
         self.cap(iface, &frame.buf);
         self.tr(ns, Some(iface), frame.id, TraceWhat::Rx, &frame.buf);
         match master {
@@ -125,6 +128,7 @@ impl Sim {
         if !ifc.alive || !ifc.up {
             return self.drop_frame(ns, Some(iface), frame, DropReason::InterfaceDown);
         }
+        tracing::trace!(target: "kns::hop", frame = frame.id, ns = ns.0, iface = iface.0, "tx");
         self.cap(iface, &frame.buf);
         self.tr(ns, Some(iface), frame.id, TraceWhat::Tx, &frame.buf);
         match &self.ifaces[iface.0 as usize].kind {
