@@ -113,6 +113,13 @@ fn three_namespaces_on_a_bridge() {
     let fdb = run(&mut sim, "bridge fdb show");
     assert_eq!(fdb.lines().count(), 2, "{fdb}");
     assert!(fdb.contains("dev veth-a master br0") && fdb.contains("dev veth-c master br0"));
+    // With br_netfilter on, bridged IPv4 frames also cross the hooks (which accept here).
+    assert_eq!(
+        run(&mut sim, "sysctl -w net.bridge.bridge-nf-call-iptables=1"),
+        "net.bridge.bridge-nf-call-iptables = 1"
+    );
+    ping(&mut sim, "a", "10.0.0.1", "10.0.0.3", 1);
+    assert_eq!(replies(&mut sim, "a", "10.0.0.3"), 3);
     // The bridge's own address is the gateway.
     ping(&mut sim, "a", "10.0.0.1", "10.0.0.254", 1);
     assert_eq!(replies(&mut sim, "a", "10.0.0.254"), 1);

@@ -994,3 +994,102 @@ impl Sim {
         self.engine.next_time()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::IpStack;
+
+    #[derive(Default)]
+    struct Sink(Vec<Vec<u8>>);
+
+    impl IpStack for Sink {
+        fn receive(&mut self, _now: Time, packet: &[u8]) {
+            self.0.push(packet.to_vec());
+        }
+        fn poll(&mut self, _now: Time, _out: &mut Vec<Vec<u8>>) {}
+        fn poll_at(&self, _now: Time) -> Option<Time> {
+            None
+        }
+        fn set_addresses(&mut self, _addrs: &[ipnet::IpNet]) {}
+    }
+
+    fn pair() -> (Sim, NetnsId, NetnsId) {
+        let mut sim = Sim::new(1);
+        let a = sim.netns_add("a").unwrap();
+        let b = sim.netns_add("b").unwrap();
+        sim.link_add_veth(a, "eth0", "eth0", Some(b)).unwrap();
+        sim.addr_add(a, "eth0", "10.0.0.1/24".parse().unwrap()).unwrap();
+        sim.addr_add(b, "eth0", "10.0.0.2/24".parse().unwrap()).unwrap();
+        sim.link_set_up(a, "eth0", true).unwrap();
+        sim.link_set_up(b, "eth0", true).unwrap();
+        sim.attach_stack(a, Sink::default());
+        (sim, a, b)
+    }
+
+    /// A REJECT verdict in `b` about a packet from `a` answers `a` and counts the drop.
+    fn reject(with: RejectWith, pkt: &[u8]) -> (Vec<u8>, Sim, NetnsId) {
+        let (mut sim, a, b) = pair();
+        // Resolve ARP both ways first.
+        sim.send_ip(
+            a,
+            &packet::icmp_echo_request(
+                Ipv4Addr::new(10, 0, 0, 1),
+                Ipv4Addr::new(10, 0, 0, 2),
+                1,
+                1,
+                64,
+                b"",
+            ),
+        );
+        sim.run_until_idle(100).unwrap();
+        let frame = sim.new_frame_from_ip(pkt);
+        let s = parse_ip(pkt).unwrap();
+        let reason =
+            DropReason::FilterRule { table: "filter".into(), chain: "INPUT".into(), rule: 1 };
+        assert!(
+            sim.apply_verdict(b, None, frame, &s, Verdict::Reject(reason.clone(), with)).is_none()
+        );
+        sim.run_until_idle(100).unwrap();
+        assert_eq!(sim.drops(b).get(&reason), Some(&1));
+        assert!(sim.conservation().holds());
+        let got = sim.stack_mut::<Sink>(a).unwrap().0.pop().unwrap();
+        (got, sim, a)
+    }
+
+    #[test]
+    fn reject_answers_with_icmp_or_reset() {
+        let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let udp = packet::udp_datagram(a, b, 4000, 53, 64, b"q");
+        let (got, ..) = reject(RejectWith::IcmpPortUnreachable, &udp);
+        let s = parse_ip(&got).unwrap();
+        assert_eq!(s.src, IpAddr::V4(b));
+        assert!(matches!(s.l4, L4Summary::Icmp { ty: 3, code: 3, .. }));
+        let (got, ..) = reject(RejectWith::IcmpAdminProhibited, &udp);
+        assert!(matches!(parse_ip(&got).unwrap().l4, L4Summary::Icmp { ty: 3, code: 13, .. }));
+        // A TCP SYN rejected with a reset gets RST+ACK acknowledging the SYN.
+        let mut syn = packet::ipv4_packet(a, b, smoltcp::wire::IpProtocol::Tcp, 64, 20, |p| {
+            let mut t = smoltcp::wire::TcpPacket::new_unchecked(p);
+            t.set_src_port(40000);
+            t.set_dst_port(80);
+            t.set_seq_number(smoltcp::wire::TcpSeqNumber(100));
+            t.set_header_len(20);
+            t.clear_flags();
+            t.set_syn(true);
+            t.fill_checksum(&a.into(), &b.into());
+        });
+        let syn = syn.split_off(ETH_LEN);
+        let (got, ..) = reject(RejectWith::TcpReset, &syn);
+        let s = parse_ip(&got).unwrap();
+        assert!(matches!(
+            s.l4,
+            L4Summary::Tcp {
+                src_port: 80,
+                dst_port: 40000,
+                flags: crate::wire::TcpFlags { rst: true, ack: true, .. }
+            }
+        ));
+        let t = smoltcp::wire::TcpPacket::new_checked(&got[20..]).unwrap();
+        assert_eq!(t.ack_number(), smoltcp::wire::TcpSeqNumber(101));
+    }
+}
