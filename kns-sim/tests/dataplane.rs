@@ -48,7 +48,10 @@ fn ping_over_a_veth_pair() {
     // 2 ARP + 3 requests + 3 replies.
     assert_eq!(c.sent, 8, "{c}");
     assert_eq!(c.delivered, 8, "{c}");
-    // The recorder saw its addresses.
+    // The recorder knows the addresses of the up interfaces (lo is down in a new namespace).
+    let addrs = sim.stack_mut::<Recorder>(red).unwrap().addrs.clone();
+    assert_eq!(addrs, vec!["10.0.0.1/24".parse::<ipnet::IpNet>().unwrap()]);
+    run(&mut sim, "ip -n red link set lo up");
     assert_eq!(sim.stack_mut::<Recorder>(red).unwrap().addrs.len(), 2);
 }
 

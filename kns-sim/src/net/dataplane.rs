@@ -534,12 +534,22 @@ impl Sim {
                 if n.pending.len() >= ARP_QUEUE {
                     return self.drop_frame(ns, Some(out), frame, DropReason::QueueFull);
                 }
-                n.pending.push(Pending { frame, forwarded });
+                if self.tracing() {
+                    let text = format!("waiting for ARP of {nexthop}");
+                    self.tr(ns, Some(out), frame.id, TraceWhat::Neigh(text), &frame.buf);
+                }
+                if let Some(n) = self.namespaces[ns.0 as usize].neigh.get_mut(&(out, nexthop)) {
+                    n.pending.push(Pending { frame, forwarded });
+                }
                 return;
             }
         }
         let src = parse_ip(&frame.buf[ETH_LEN..]).ok().map(|s| s.src);
-        table.insert(
+        if self.tracing() {
+            let text = format!("waiting for ARP of {nexthop}");
+            self.tr(ns, Some(out), frame.id, TraceWhat::Neigh(text), &frame.buf);
+        }
+        self.namespaces[ns.0 as usize].neigh.insert(
             (out, nexthop),
             Neigh {
                 mac: None,
@@ -751,6 +761,15 @@ impl Sim {
         }
     }
 
+    fn route_text(&self, dst: IpAddr, nexthop: IpAddr, out: IfaceId) -> String {
+        let dev = &self.ifaces[out.0 as usize].name;
+        if nexthop == dst {
+            format!("{dst} dev {dev}")
+        } else {
+            format!("{dst} via {nexthop} dev {dev}")
+        }
+    }
+
     /// Reports an error about a locally sent packet straight to the local socket layer, as Linux
     /// reports it to the sending socket (no loopback, no hooks): `From 10.0.0.1 ... Destination
     /// Host Unreachable`.
@@ -826,8 +845,7 @@ impl Sim {
         };
         let (out, nexthop) = (route.dev, route.via.unwrap_or(s.dst));
         if self.tracing() {
-            let text =
-                format!("{} via {} dev {}", s.dst, nexthop, self.ifaces[out.0 as usize].name);
+            let text = self.route_text(s.dst, nexthop, out);
             self.tr(ns, Some(iface), frame.id, TraceWhat::Route(text), &frame.buf);
         }
         if s.ttl <= 1 {
@@ -906,8 +924,7 @@ impl Sim {
             }
         }
         if self.tracing() {
-            let text =
-                format!("{} via {} dev {}", s.dst, nexthop, self.ifaces[out.0 as usize].name);
+            let text = self.route_text(s.dst, nexthop, out);
             self.tr(ns, None, frame.id, TraceWhat::Route(text), &frame.buf);
         }
         let mtu = self.ifaces[out.0 as usize].mtu as usize;

@@ -309,11 +309,11 @@ impl Sim {
     }
 
     /// Attaches a socket layer to `ns`: packets for the namespace's addresses go to it, and what
-    /// it sends leaves through the namespace's IP layer. Replaces any previous one.
-    pub fn attach_stack<T: IpStack + Any>(&mut self, ns: NetnsId, mut stack: T) {
-        let addrs = self.ns_addrs(ns);
-        stack.set_addresses(&addrs);
+    /// it sends leaves through the namespace's IP layer. Replaces any previous one. The stack
+    /// learns the addresses of the namespace's up interfaces now and whenever they change.
+    pub fn attach_stack<T: IpStack + Any>(&mut self, ns: NetnsId, stack: T) {
         self.namespaces[ns.0 as usize].stack = Some(Box::new(stack));
+        self.addrs_changed(ns);
         self.kick(ns);
     }
 
