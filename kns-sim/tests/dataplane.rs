@@ -568,3 +568,20 @@ fn a_forwarding_loop_hits_the_event_limit_or_ttl() {
     assert_eq!(sim.total_drops().get(&DropReason::TtlExceeded), Some(&1));
     assert!(sim.conservation().holds());
 }
+
+#[test]
+fn a_point_to_point_link_delays_by_its_latency() {
+    let mut sim = Sim::new(12);
+    let n1 = sim.netns_add("node1").unwrap();
+    let n2 = sim.netns_add("node2").unwrap();
+    let wan = LinkParams { latency: Duration::from_millis(5), ..LinkParams::default() };
+    sim.link_connect(n1, "wan0", n2, "wan0", wan).unwrap();
+    sim.addr_add(n1, "wan0", "192.0.2.1/30".parse().unwrap()).unwrap();
+    sim.addr_add(n2, "wan0", "192.0.2.2/30".parse().unwrap()).unwrap();
+    sim.attach_stack(n1, Recorder::default());
+    ping(&mut sim, "node1", "192.0.2.1", "192.0.2.2", 2);
+    let times: Vec<Time> =
+        sim.stack_mut::<Recorder>(n1).unwrap().received.iter().map(|(t, _)| *t).collect();
+    // The first round trip includes the ARP exchange.
+    assert_eq!(times, vec![Time::from_millis(20), Time::from_millis(1010)]);
+}

@@ -663,12 +663,15 @@ impl Sim {
         let out_addr = out_if.and_then(|i| self.primary_v4(i));
         let ifaces = &self.ifaces;
         let name = |i: Option<IfaceId>| i.map(|i| ifaces[i.0 as usize].name.as_str());
+        // `..Default::default()` keeps this compiling if the netfilter layer adds context.
+        #[allow(clippy::needless_update)]
         let ctx = HookContext {
             in_iface: name(in_if),
             out_iface: name(out_if),
             out_addr,
             in_port: name(ports.0),
             out_port: name(ports.1),
+            ..HookContext::default()
         };
         let nf = &mut self.namespaces[ns.0 as usize].netfilter;
         let v = nf.process(now, hook, &ctx, &mut frame.buf[ETH_LEN..], s);
