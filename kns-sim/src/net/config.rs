@@ -236,7 +236,6 @@ impl Sim {
                 i.master = None;
             }
         }
-        self.addrs_changed(ns);
     }
 
     /// `ip link set NAME netns NS`: the device loses its addresses and goes down.
@@ -268,7 +267,6 @@ impl Sim {
                 i.master = None;
             }
         }
-        self.addrs_changed(ns);
         Ok(())
     }
 
@@ -383,6 +381,9 @@ impl Sim {
     pub(crate) fn on_link_up(&mut self, id: IfaceId) {
         let ns = self.ifaces[id.0 as usize].ns;
         let addrs = self.ifaces[id.0 as usize].addrs.clone();
+        if addrs.is_empty() {
+            return;
+        }
         for a in addrs {
             self.add_connected_route(id, a);
         }
@@ -396,6 +397,7 @@ impl Sim {
         }
         ifc.up = false;
         let ns = ifc.ns;
+        let had_addrs = !ifc.addrs.is_empty();
         let n = &mut self.namespaces[ns.0 as usize];
         n.routes.remove_where(|r| r.dev == id);
         let keys: Vec<_> = n.neigh.keys().filter(|(i, _)| *i == id).copied().collect();
@@ -411,7 +413,9 @@ impl Sim {
         if let Kind::Bridge(b) = &mut self.ifaces[id.0 as usize].kind {
             b.fdb.clear();
         }
-        self.addrs_changed(ns);
+        if had_addrs {
+            self.addrs_changed(ns);
+        }
     }
 
     fn add_connected_route(&mut self, id: IfaceId, a: IpNet) {
@@ -431,16 +435,27 @@ impl Sim {
         let _ = self.namespaces[ns.0 as usize].routes.add(route, false);
     }
 
+    /// The addresses of `ns` changed (an address, or an interface carrying addresses, came or
+    /// went): rebuilds the local-address index and tells the socket layer.
     pub(crate) fn addrs_changed(&mut self, ns: NetnsId) {
-        if self.namespaces[ns.0 as usize].stack.is_none() {
-            return;
+        let mut local = super::LocalAddrs::default();
+        let mut addrs = Vec::new();
+        for i in self.namespaces[ns.0 as usize].ifaces.values() {
+            let ifc = &self.ifaces[i.0 as usize];
+            if !ifc.up {
+                continue;
+            }
+            for a in &ifc.addrs {
+                addrs.push(*a);
+                local.own.insert(a.addr());
+                if matches!(ifc.kind, Kind::Loopback) {
+                    local.loopback.push(*a);
+                } else if a.addr().is_ipv4() && a.prefix_len() < 31 {
+                    local.broadcast.insert(a.broadcast());
+                }
+            }
         }
-        let addrs: Vec<IpNet> = self.namespaces[ns.0 as usize]
-            .ifaces
-            .values()
-            .filter(|i| self.ifaces[i.0 as usize].up)
-            .flat_map(|i| self.ifaces[i.0 as usize].addrs.iter().copied())
-            .collect();
+        self.namespaces[ns.0 as usize].local = local;
         if let Some(s) = self.namespaces[ns.0 as usize].stack.as_mut() {
             s.set_addresses(&addrs);
         }

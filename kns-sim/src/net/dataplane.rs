@@ -578,10 +578,7 @@ impl Sim {
 
     /// Whether `addr` is one of the namespace's own addresses on an up interface.
     pub(crate) fn is_own_addr(&self, ns: NetnsId, addr: IpAddr) -> bool {
-        self.namespaces[ns.0 as usize].ifaces.values().any(|i| {
-            let ifc = &self.ifaces[i.0 as usize];
-            ifc.up && ifc.addrs.iter().any(|a| a.addr() == addr)
-        })
+        self.namespaces[ns.0 as usize].local.own.contains(&addr)
     }
 
     /// Whether a packet to `dst` is for this namespace (own address, loopback range, broadcast).
@@ -591,15 +588,10 @@ impl Sim {
         {
             return true;
         }
-        self.namespaces[ns.0 as usize].ifaces.values().any(|i| {
-            let ifc = &self.ifaces[i.0 as usize];
-            ifc.up
-                && ifc.addrs.iter().any(|a| {
-                    a.addr() == dst
-                        || (matches!(ifc.kind, Kind::Loopback) && a.contains(&dst))
-                        || (a.prefix_len() < 31 && a.addr().is_ipv4() && a.broadcast() == dst)
-                })
-        })
+        let l = &self.namespaces[ns.0 as usize].local;
+        l.own.contains(&dst)
+            || l.broadcast.contains(&dst)
+            || l.loopback.iter().any(|n| n.contains(&dst))
     }
 
     /// The output interface and next hop for a locally sent packet to `dst`.

@@ -180,6 +180,17 @@ pub(crate) struct Neigh {
 pub(crate) trait AnyStack: IpStack + Any {}
 impl<T: IpStack + Any> AnyStack for T {}
 
+/// The addresses a namespace accepts packets for, indexed (rebuilt when addresses change).
+#[derive(Default)]
+pub(crate) struct LocalAddrs {
+    /// Addresses of up interfaces.
+    pub(crate) own: std::collections::BTreeSet<IpAddr>,
+    /// Directed broadcast addresses of their IPv4 subnets.
+    pub(crate) broadcast: std::collections::BTreeSet<IpAddr>,
+    /// Prefixes on loopback devices (all of 127.0.0.0/8 is local).
+    pub(crate) loopback: Vec<IpNet>,
+}
+
 pub(crate) struct Netns {
     pub(crate) name: String,
     pub(crate) alive: bool,
@@ -187,6 +198,7 @@ pub(crate) struct Netns {
     pub(crate) lo: IfaceId,
     pub(crate) routes: RouteTable,
     pub(crate) neigh: BTreeMap<(IfaceId, IpAddr), Neigh>,
+    pub(crate) local: LocalAddrs,
     pub(crate) ip_forward: bool,
     pub(crate) bridge_nf: bool,
     pub(crate) netfilter: Netfilter,
@@ -469,6 +481,7 @@ impl Sim {
             lo,
             routes: RouteTable::default(),
             neigh: BTreeMap::new(),
+            local: LocalAddrs::default(),
             ip_forward: false,
             bridge_nf: false,
             netfilter: Netfilter::new(),
