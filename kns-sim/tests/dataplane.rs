@@ -585,3 +585,37 @@ fn a_point_to_point_link_delays_by_its_latency() {
     // The first round trip includes the ARP exchange.
     assert_eq!(times, vec![Time::from_millis(20), Time::from_millis(1010)]);
 }
+
+#[test]
+fn a_stale_neighbour_is_reprobed_and_a_new_mac_learned() {
+    let mut sim = veth_pair(13);
+    ping(&mut sim, "red", "10.0.0.1", "10.0.0.2", 1);
+    // blue's interface gets a new MAC (as a restarted pod with the same IP would).
+    run(&mut sim, "ip -n blue link set veth-blue address 02:00:00:00:be:ef");
+    sim.run_for(Duration::from_secs(60));
+    ping(&mut sim, "red", "10.0.0.1", "10.0.0.2", 2);
+    // The first request went to the old MAC and was refused; the re-probe learned the new one.
+    let blue = ns(&sim, "blue");
+    assert_eq!(sim.drops(blue).get(&DropReason::NotForUs), Some(&1));
+    assert_eq!(replies(&mut sim, "red", "10.0.0.2"), 2);
+    assert!(sim.ip(Some("red"), "neigh").unwrap().contains("lladdr 02:00:00:00:be:ef REACHABLE"));
+    assert!(sim.conservation().holds());
+}
+
+#[test]
+fn bridge_fdb_entries_age_out_in_virtual_time() {
+    let mut sim = Sim::new(14);
+    run(&mut sim, BRIDGE);
+    let a = ns(&sim, "a");
+    sim.attach_stack(a, Recorder::default());
+    ping(&mut sim, "a", "10.0.0.1", "10.0.0.2", 1);
+    assert_eq!(run(&mut sim, "bridge fdb show").lines().count(), 2);
+    sim.run_for(Duration::from_secs(290));
+    assert_eq!(run(&mut sim, "bridge fdb show").lines().count(), 2);
+    sim.run_for(Duration::from_secs(11));
+    assert_eq!(run(&mut sim, "bridge fdb show"), "", "300 s ageing time");
+    // An aged-out destination is flooded again: c sees the next request to b.
+    sim.enable_trace();
+    ping(&mut sim, "a", "10.0.0.1", "10.0.0.2", 1);
+    assert!(sim.trace().iter().any(|e| e.ns == "c" && e.what == TraceWhat::Rx));
+}

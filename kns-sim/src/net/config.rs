@@ -643,6 +643,7 @@ impl Sim {
                 failed: false,
                 confirmed: now,
                 probes: 0,
+                reprobed: crate::time::Time::ZERO,
                 pending: Vec::new(),
             },
         );

@@ -438,6 +438,7 @@ impl Sim {
             failed: false,
             confirmed: now,
             probes: 0,
+            reprobed: Time::ZERO,
             pending: Vec::new(),
         });
         if n.permanent {
@@ -527,8 +528,20 @@ impl Sim {
         let table = &mut self.namespaces[ns.0 as usize].neigh;
         if let Some(n) = table.get_mut(&(out, nexthop)) {
             if let (Some(mac), false) = (n.mac, n.failed) {
+                // A stale entry is still used, and re-confirmed by a new request (at most once
+                // per retransmission interval), so a changed MAC is picked up.
+                let stale = !n.permanent
+                    && now - n.confirmed >= super::NEIGH_REACHABLE
+                    && now - n.reprobed >= ARP_RETRANS;
+                if stale {
+                    n.reprobed = now;
+                }
                 packet::write_eth(&mut frame.buf, mac, own, EthernetProtocol::Ipv4);
-                return self.xmit(out, frame);
+                self.xmit(out, frame);
+                if let (true, IpAddr::V4(v4)) = (stale, nexthop) {
+                    self.send_arp_request(out, v4, None);
+                }
+                return;
             }
             if !n.failed {
                 if n.pending.len() >= ARP_QUEUE {
@@ -557,6 +570,7 @@ impl Sim {
                 failed: false,
                 confirmed: now,
                 probes: 1,
+                reprobed: Time::ZERO,
                 pending: vec![Pending { frame, forwarded }],
             },
         );

@@ -173,6 +173,8 @@ pub(crate) struct Neigh {
     pub(crate) failed: bool,
     pub(crate) confirmed: Time,
     pub(crate) probes: u8,
+    /// When a stale entry was last re-probed.
+    pub(crate) reprobed: Time,
     pub(crate) pending: Vec<Pending>,
 }
 
