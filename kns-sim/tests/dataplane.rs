@@ -211,6 +211,12 @@ fn two_subnets_through_a_router() {
     assert_eq!(sim.drops(router).get(&DropReason::NoRoute), Some(&1));
     let icmp = sim.stack_mut::<Recorder>(left).unwrap().icmp();
     assert!(icmp.contains(&(ip("10.0.1.1"), 3, 0)), "{icmp:?}");
+    // Nobody answers ARP for 10.0.2.99: after three requests the router reports "host
+    // unreachable" to the sender.
+    ping(&mut sim, "left", "10.0.1.2", "10.0.2.99", 1);
+    assert_eq!(sim.drops(router).get(&DropReason::NoNeighbour), Some(&1));
+    let icmp = sim.stack_mut::<Recorder>(left).unwrap().icmp();
+    assert_eq!(icmp.last(), Some(&(ip("10.0.1.1"), 3, 1)));
     assert!(sim.conservation().holds());
 }
 
