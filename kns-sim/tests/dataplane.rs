@@ -625,3 +625,53 @@ fn bridge_fdb_entries_age_out_in_virtual_time() {
     ping(&mut sim, "a", "10.0.0.1", "10.0.0.2", 1);
     assert!(sim.trace().iter().any(|e| e.ns == "c" && e.what == TraceWhat::Rx));
 }
+
+/// Calico-style routing: the pod's gateway 169.254.1.1 exists nowhere; the host side of the
+/// veth has no address and answers ARP by proxy, and the host routes a /32 to the pod.
+const PROXY_ARP: &str = "
+ip netns add node
+ip netns add peer
+ip netns add pod
+ip -n node link add eth0 type veth peer name eth0 netns peer
+ip -n node addr add 192.168.0.10/24 dev eth0
+ip -n peer addr add 192.168.0.20/24 dev eth0
+ip -n node link set eth0 up
+ip -n peer link set eth0 up
+ip -n peer route add 10.244.0.0/16 via 192.168.0.10
+ip -n node route add default via 192.168.0.20
+ip -n node link add cali0 type veth peer name eth0 netns pod
+ip -n node link set cali0 up
+ip -n pod addr add 10.244.0.5/32 dev eth0
+ip -n pod link set eth0 up
+ip -n pod route add 169.254.1.1 dev eth0 scope link
+ip -n pod route add default via 169.254.1.1 dev eth0
+ip -n node route add 10.244.0.5/32 dev cali0 scope link
+ip netns exec node sysctl -w net.ipv4.ip_forward=1
+ip netns exec node sysctl -w net.ipv4.conf.cali0.proxy_arp=1
+";
+
+#[test]
+fn proxy_arp_and_host_routes_reach_a_pod() {
+    let mut sim = Sim::new(15);
+    run(&mut sim, PROXY_ARP);
+    let pod = ns(&sim, "pod");
+    sim.attach_stack(pod, Recorder::default());
+    ping(&mut sim, "pod", "10.244.0.5", "192.168.0.20", 2);
+    assert_eq!(replies(&mut sim, "pod", "192.168.0.20"), 2);
+    // The pod's "gateway" resolved to the host side of the veth.
+    let node = ns(&sim, "node");
+    let cali = sim.iface_mac(sim.iface_id(node, "cali0").unwrap());
+    let neigh = sim.ip(Some("pod"), "neigh").unwrap();
+    assert!(
+        neigh.contains(&format!("169.254.1.1 dev eth0 lladdr {}", packet::fmt_mac(cali))),
+        "{neigh}"
+    );
+    // Without proxy ARP nobody answers for 169.254.1.1.
+    run(
+        &mut sim,
+        "ip netns exec node sysctl -w net.ipv4.conf.cali0.proxy_arp=0\nip -n pod neigh del 169.254.1.1 dev eth0",
+    );
+    ping(&mut sim, "pod", "10.244.0.5", "192.168.0.20", 1);
+    assert_eq!(sim.drops(pod).get(&DropReason::NoNeighbour), Some(&1));
+    assert!(sim.conservation().holds());
+}

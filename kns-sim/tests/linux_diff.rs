@@ -140,6 +140,55 @@ ip -n {p}rt link set r0 mtu 1400
         ],
     },
     Case {
+        name: "calico-style host routes with proxy ARP",
+        script: "
+ip netns add {p}node
+ip netns add {p}peer
+ip netns add {p}pod
+ip -n {p}node link add eth0 type veth peer name eth0 netns {p}peer
+ip -n {p}node addr add 192.168.199.10/24 dev eth0
+ip -n {p}peer addr add 192.168.199.20/24 dev eth0
+ip -n {p}node link set eth0 up
+ip -n {p}peer link set eth0 up
+ip -n {p}peer route add 10.199.0.0/16 via 192.168.199.10
+ip -n {p}node route add default via 192.168.199.20
+ip -n {p}node link add cali0 type veth peer name eth0 netns {p}pod
+ip -n {p}node link set cali0 up
+ip -n {p}pod addr add 10.199.0.5/32 dev eth0
+ip -n {p}pod link set eth0 up
+ip -n {p}pod route add 169.254.1.1 dev eth0 scope link
+ip -n {p}pod route add default via 169.254.1.1 dev eth0
+ip -n {p}node route add 10.199.0.5/32 dev cali0 scope link
+ip netns exec {p}node sysctl -w net.ipv4.ip_forward=1
+ip netns exec {p}node sysctl -w net.ipv4.conf.cali0.proxy_arp=1
+",
+        pings: &[("pod", "10.199.0.5", "192.168.199.20"), ("peer", "192.168.199.20", "10.199.0.5")],
+    },
+    Case {
+        name: "calico-style host routes without proxy ARP",
+        script: "
+ip netns add {p}node
+ip netns add {p}peer
+ip netns add {p}pod
+ip -n {p}node link add eth0 type veth peer name eth0 netns {p}peer
+ip -n {p}node addr add 192.168.199.10/24 dev eth0
+ip -n {p}peer addr add 192.168.199.20/24 dev eth0
+ip -n {p}node link set eth0 up
+ip -n {p}peer link set eth0 up
+ip -n {p}peer route add 10.199.0.0/16 via 192.168.199.10
+ip -n {p}node route add default via 192.168.199.20
+ip -n {p}node link add cali0 type veth peer name eth0 netns {p}pod
+ip -n {p}node link set cali0 up
+ip -n {p}pod addr add 10.199.0.5/32 dev eth0
+ip -n {p}pod link set eth0 up
+ip -n {p}pod route add 169.254.1.1 dev eth0 scope link
+ip -n {p}pod route add default via 169.254.1.1 dev eth0
+ip -n {p}node route add 10.199.0.5/32 dev cali0 scope link
+ip netns exec {p}node sysctl -w net.ipv4.ip_forward=1
+",
+        pings: &[("pod", "10.199.0.5", "192.168.199.20"), ("peer", "192.168.199.20", "10.199.0.5")],
+    },
+    Case {
         name: "bridge in a switch namespace",
         script: "
 ip netns add {p}sw

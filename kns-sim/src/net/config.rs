@@ -746,7 +746,8 @@ impl Sim {
     }
 
     /// `sysctl -w KEY=VALUE` for the keys kns models (`net.ipv4.ip_forward`,
-    /// `net.ipv4.conf.all.forwarding`, `net.bridge.bridge-nf-call-iptables`). Returns
+    /// `net.ipv4.conf.all.forwarding`, `net.ipv4.conf.DEV.proxy_arp`,
+    /// `net.bridge.bridge-nf-call-iptables`). Returns
     /// `KEY = VALUE` as sysctl prints it.
     pub fn sysctl(
         &mut self,
@@ -755,6 +756,20 @@ impl Sim {
         value: Option<&str>,
     ) -> Result<String, IpError> {
         let key_norm = key.replace('/', ".");
+        if let Some(dev) =
+            key_norm.strip_prefix("net.ipv4.conf.").and_then(|k| k.strip_suffix(".proxy_arp"))
+        {
+            let id = self.iface_id(ns, dev).map_err(|_| {
+                IpError::Message(format!(
+                    "sysctl: cannot stat /proc/sys/net/ipv4/conf/{dev}/proxy_arp: No such file or directory"
+                ))
+            })?;
+            let slot = &mut self.ifaces[id.0 as usize].proxy_arp;
+            if let Some(v) = value {
+                *slot = parse_bool_sysctl(&key_norm, v)?;
+            }
+            return Ok(format!("{key_norm} = {}", u8::from(*slot)));
+        }
         let n = &mut self.namespaces[ns.0 as usize];
         let slot = match key_norm.as_str() {
             "net.ipv4.ip_forward" | "net.ipv4.conf.all.forwarding" => &mut n.ip_forward,
@@ -767,16 +782,18 @@ impl Sim {
             }
         };
         if let Some(v) = value {
-            *slot = match v.trim() {
-                "0" => false,
-                "1" => true,
-                other => {
-                    return Err(IpError::Message(format!(
-                        "sysctl: setting key \"{key_norm}\": Invalid argument (value \"{other}\")"
-                    )));
-                }
-            };
+            *slot = parse_bool_sysctl(&key_norm, v)?;
         }
         Ok(format!("{key_norm} = {}", u8::from(*slot)))
+    }
+}
+
+fn parse_bool_sysctl(key: &str, value: &str) -> Result<bool, IpError> {
+    match value.trim() {
+        "0" => Ok(false),
+        "1" => Ok(true),
+        other => Err(IpError::Message(format!(
+            "sysctl: setting key \"{key}\": Invalid argument (value \"{other}\")"
+        ))),
     }
 }

@@ -409,11 +409,19 @@ impl Sim {
         let sender = IpAddr::V4(source_protocol_addr);
         let smac = source_hardware_addr.0;
         self.delivered(ns, Some(iface), &frame, "ARP");
-        let for_us = self.is_own_addr(ns, IpAddr::V4(target_protocol_addr));
-        if for_us || self.namespaces[ns.0 as usize].neigh.contains_key(&(iface, sender)) {
+        let target = IpAddr::V4(target_protocol_addr);
+        let for_us = self.is_own_addr(ns, target);
+        let known = self.namespaces[ns.0 as usize].neigh.contains_key(&(iface, sender));
+        if !source_protocol_addr.is_unspecified() && (for_us || known) {
             self.neigh_learn(iface, sender, smac);
         }
-        if operation == ArpOperation::Request && for_us {
+        // Proxy ARP (Linux `arp_fwd_proxy`): answer for an address routed out of another
+        // interface, when forwarding is on.
+        let proxy = !for_us && self.ifaces[iface.0 as usize].proxy_arp && {
+            let n = &self.namespaces[ns.0 as usize];
+            n.ip_forward && n.routes.lookup(target).is_some_and(|r| r.dev != iface)
+        };
+        if operation == ArpOperation::Request && (for_us || proxy) {
             let mac = self.ifaces[iface.0 as usize].mac;
             let reply = packet::arp_frame(
                 ArpOperation::Reply,
@@ -462,6 +470,7 @@ impl Sim {
         let sip = src_hint
             .filter(|a| self.is_own_addr(ns, *a))
             .or_else(|| self.iface_src(iface, IpAddr::V4(ip)))
+            .or_else(|| Some(self.select_src(ns, IpAddr::V4(ip))))
             .and_then(packet::v4)
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
         let mac = self.ifaces[iface.0 as usize].mac;

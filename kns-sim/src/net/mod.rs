@@ -157,6 +157,8 @@ pub(crate) struct Iface {
     pub(crate) kind: Kind,
     pub(crate) master: Option<IfaceId>,
     pub(crate) hairpin: bool,
+    /// `net.ipv4.conf.DEV.proxy_arp`.
+    pub(crate) proxy_arp: bool,
     pub(crate) capture: Option<CaptureId>,
     pub(crate) alive: bool,
 }
@@ -468,6 +470,7 @@ impl Sim {
             kind: Kind::Loopback,
             master: None,
             hairpin: false,
+            proxy_arp: false,
             capture: None,
             alive: true,
         });
@@ -508,6 +511,7 @@ impl Sim {
             kind,
             master: None,
             hairpin: false,
+            proxy_arp: false,
             capture: None,
             alive: true,
         });
