@@ -189,6 +189,82 @@ ip netns exec {p}node sysctl -w net.ipv4.ip_forward=1
         pings: &[("pod", "10.199.0.5", "192.168.199.20"), ("peer", "192.168.199.20", "10.199.0.5")],
     },
     Case {
+        name: "VXLAN overlay between two nodes",
+        script: "
+ip netns add {p}node1
+ip netns add {p}node2
+ip netns add {p}pod1
+ip netns add {p}pod2
+ip -n {p}node1 link add eth0 type veth peer name eth0 netns {p}node2
+ip -n {p}node1 addr add 192.168.0.11/24 dev eth0
+ip -n {p}node2 addr add 192.168.0.12/24 dev eth0
+ip -n {p}node1 link set eth0 up
+ip -n {p}node2 link set eth0 up
+ip -n {p}node1 link add vxlan0 type vxlan id 42 local 192.168.0.11 dstport 4789 dev eth0
+ip -n {p}node2 link add vxlan0 type vxlan id 42 local 192.168.0.12 dstport 4789 dev eth0
+ip netns exec {p}node1 bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.168.0.12
+ip netns exec {p}node2 bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.168.0.11
+ip -n {p}node1 link add br0 type bridge
+ip -n {p}node2 link add br0 type bridge
+ip -n {p}node1 link set vxlan0 master br0
+ip -n {p}node2 link set vxlan0 master br0
+ip -n {p}node1 link add veth-pod1 type veth peer name eth0 netns {p}pod1
+ip -n {p}node2 link add veth-pod2 type veth peer name eth0 netns {p}pod2
+ip -n {p}node1 link set veth-pod1 master br0
+ip -n {p}node2 link set veth-pod2 master br0
+ip -n {p}node1 link set br0 up
+ip -n {p}node2 link set br0 up
+ip -n {p}node1 link set vxlan0 up
+ip -n {p}node2 link set vxlan0 up
+ip -n {p}node1 link set veth-pod1 up
+ip -n {p}node2 link set veth-pod2 up
+ip -n {p}pod1 addr add 10.244.0.2/24 dev eth0
+ip -n {p}pod2 addr add 10.244.0.3/24 dev eth0
+ip -n {p}pod1 link set eth0 mtu 1450
+ip -n {p}pod2 link set eth0 mtu 1450
+ip -n {p}pod1 link set eth0 up
+ip -n {p}pod2 link set eth0 up
+",
+        pings: &[("pod1", "10.244.0.2", "10.244.0.3"), ("pod2", "10.244.0.3", "10.244.0.2")],
+    },
+    Case {
+        name: "VXLAN without forwarding entries",
+        script: "
+ip netns add {p}node1
+ip netns add {p}node2
+ip netns add {p}pod1
+ip netns add {p}pod2
+ip -n {p}node1 link add eth0 type veth peer name eth0 netns {p}node2
+ip -n {p}node1 addr add 192.168.0.11/24 dev eth0
+ip -n {p}node2 addr add 192.168.0.12/24 dev eth0
+ip -n {p}node1 link set eth0 up
+ip -n {p}node2 link set eth0 up
+ip -n {p}node1 link add vxlan0 type vxlan id 42 local 192.168.0.11 dstport 4789 dev eth0
+ip -n {p}node2 link add vxlan0 type vxlan id 42 local 192.168.0.12 dstport 4789 dev eth0
+ip -n {p}node1 link add br0 type bridge
+ip -n {p}node2 link add br0 type bridge
+ip -n {p}node1 link set vxlan0 master br0
+ip -n {p}node2 link set vxlan0 master br0
+ip -n {p}node1 link add veth-pod1 type veth peer name eth0 netns {p}pod1
+ip -n {p}node2 link add veth-pod2 type veth peer name eth0 netns {p}pod2
+ip -n {p}node1 link set veth-pod1 master br0
+ip -n {p}node2 link set veth-pod2 master br0
+ip -n {p}node1 link set br0 up
+ip -n {p}node2 link set br0 up
+ip -n {p}node1 link set vxlan0 up
+ip -n {p}node2 link set vxlan0 up
+ip -n {p}node1 link set veth-pod1 up
+ip -n {p}node2 link set veth-pod2 up
+ip -n {p}pod1 addr add 10.244.0.2/24 dev eth0
+ip -n {p}pod2 addr add 10.244.0.3/24 dev eth0
+ip -n {p}pod1 link set eth0 mtu 1450
+ip -n {p}pod2 link set eth0 mtu 1450
+ip -n {p}pod1 link set eth0 up
+ip -n {p}pod2 link set eth0 up
+",
+        pings: &[("pod1", "10.244.0.2", "10.244.0.3")],
+    },
+    Case {
         name: "bridge in a switch namespace",
         script: "
 ip netns add {p}sw
