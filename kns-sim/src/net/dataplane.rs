@@ -849,7 +849,9 @@ impl Sim {
         if !self.namespaces[ns.0 as usize].ip_forward {
             return self.drop_frame(ns, Some(iface), frame, DropReason::ForwardingDisabled);
         }
-        let hint = self.primary_v4(iface);
+        // Like Linux (icmp_errors_use_inbound_ifaddr = 0), errors about forwarded packets take
+        // the source address of the route back to the sender.
+        let hint = None;
         let Some(route) = self.namespaces[ns.0 as usize].routes.lookup(s.dst) else {
             self.icmp_error_for(
                 ns,
