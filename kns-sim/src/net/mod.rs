@@ -9,14 +9,18 @@
 //! **API boundary:** names (`"red"`, `"veth0"`) are resolved at the edge into [`NetnsId`] and
 //! [`IfaceId`]; the dataplane works with ids only and formats no text unless tracing is on.
 
+mod arp;
+mod bridge;
 mod capture;
 mod config;
 mod dataplane;
 mod exec;
+mod ipv4;
 pub mod packet;
 pub mod route;
 mod show;
 mod trace;
+mod vxlan;
 
 use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
