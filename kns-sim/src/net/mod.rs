@@ -8,6 +8,37 @@
 //!
 //! **API boundary:** names (`"red"`, `"veth0"`) are resolved at the edge into [`NetnsId`] and
 //! [`IfaceId`]; the dataplane works with ids only and formats no text unless tracing is on.
+//!
+//! ```
+//! use kns_sim::Sim;
+//! use kns_sim::net::packet::icmp_echo_request;
+//!
+//! let mut sim = Sim::new(7);
+//! for cmd in [
+//!     "netns add red",
+//!     "netns add blue",
+//!     "link add veth-red type veth peer name veth-blue",
+//!     "link set veth-red netns red",
+//!     "link set veth-blue netns blue",
+//!     "-n red addr add 10.0.0.1/24 dev veth-red",
+//!     "-n blue addr add 10.0.0.2/24 dev veth-blue",
+//!     "-n red link set veth-red up",
+//!     "-n blue link set veth-blue up",
+//! ] {
+//!     sim.ip(None, cmd).unwrap();
+//! }
+//! let red = sim.netns(Some("red")).unwrap();
+//! sim.enable_trace();
+//! let ping = icmp_echo_request("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), 1, 1, 64, b"hi");
+//! sim.send_ip(red, &ping);
+//! sim.run_until_idle(10_000).unwrap();
+//! // ARP request and reply, echo request and reply, each sent and delivered.
+//! assert_eq!(sim.conservation().delivered, 4);
+//! assert!(sim.conservation().holds());
+//! for hop in sim.trace() {
+//!     println!("{hop}");
+//! }
+//! ```
 
 mod arp;
 mod bridge;
