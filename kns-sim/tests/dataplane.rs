@@ -675,3 +675,28 @@ fn proxy_arp_and_host_routes_reach_a_pod() {
     assert_eq!(sim.drops(pod).get(&DropReason::NoNeighbour), Some(&1));
     assert!(sim.conservation().holds());
 }
+
+#[test]
+fn an_address_on_a_dummy_device_is_local_like_an_ipvs_service_ip() {
+    let mut sim = Sim::new(16);
+    run(&mut sim, ROUTER);
+    run(
+        &mut sim,
+        "
+ip -n router link add kube-ipvs0 type dummy
+ip -n router addr add 10.96.0.10/32 dev kube-ipvs0
+ip -n router link set kube-ipvs0 up
+ip -n left route add 10.96.0.0/12 via 10.0.1.1
+ip -n router link set lo up
+",
+    );
+    let left = ns(&sim, "left");
+    sim.attach_stack(left, Recorder::default());
+    // No forwarding needed: the service address belongs to the router namespace.
+    ping(&mut sim, "left", "10.0.1.2", "10.96.0.10", 1);
+    assert_eq!(replies(&mut sim, "left", "10.96.0.10"), 1);
+    let router = ns(&sim, "router");
+    let get = sim.route_get(router, ip("127.0.0.53")).unwrap();
+    assert!(get.local, "all of 127.0.0.0/8 is local once lo is up");
+    assert!(!sim.route_get(router, ip("10.96.0.11")).map(|g| g.local).unwrap_or(false));
+}

@@ -449,7 +449,11 @@ impl Sim {
                 addrs.push(*a);
                 local.own.insert(a.addr());
                 if matches!(ifc.kind, Kind::Loopback) {
-                    local.loopback.push(*a);
+                    // Linux's `local 127.0.0.0/8 dev lo` route: the whole loopback prefix is
+                    // local; other addresses on lo are local one by one.
+                    if a.addr().is_loopback() {
+                        local.loopback.push(*a);
+                    }
                 } else if a.addr().is_ipv4() && a.prefix_len() < 31 {
                     local.broadcast.insert(a.broadcast());
                 }
