@@ -800,10 +800,11 @@ impl Netfilter {
             End::Dst => summary.dst,
             End::Src => summary.src,
         };
-        if outer_cur == outer_from && outer_from != to {
-            if rewrite::rewrite_ipv4(bytes, outer_end, to4, None).is_ok() {
-                set_summary(summary, outer_end, to, None);
-            }
+        if outer_cur == outer_from
+            && outer_from != to
+            && rewrite::rewrite_ipv4(bytes, outer_end, to4, None).is_ok()
+        {
+            set_summary(summary, outer_end, to, None);
         }
         let inner_from = match manip {
             Manip::Dst => (source.dst, source.dst_port),

@@ -361,7 +361,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Invocation, IptablesError> {
 }
 
 /// The last loaded match of a kind, to receive its options.
-fn last_match<'a>(spec: &'a mut RuleSpec, pred: impl Fn(&Match) -> bool) -> Option<&'a mut Match> {
+fn last_match(spec: &mut RuleSpec, pred: impl Fn(&Match) -> bool) -> Option<&mut Match> {
     spec.matches.iter_mut().rev().find(|m| pred(m))
 }
 
