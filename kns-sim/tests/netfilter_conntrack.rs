@@ -270,3 +270,69 @@ fn marks_carry_from_prerouting_to_postrouting() {
         Verdict::Drop(_)
     ));
 }
+
+#[test]
+fn masqueraded_dnat_reply_is_reversed_in_both_ends() {
+    let mut nf = Netfilter::new();
+    ok(
+        &mut nf,
+        "-t nat -A PREROUTING -d 10.96.0.1 -p tcp --dport 80 -j DNAT --to-destination 10.1.0.9:8080",
+    );
+    ok(&mut nf, "-t nat -A POSTROUTING -j MASQUERADE");
+    let mut syn = tcp("10.0.0.1", 40000, "10.96.0.1", 80, "S");
+    forward(&mut nf, Time::ZERO, "eth0", "eth1", Some("10.1.0.1"), &mut syn);
+    let s = verified(&syn);
+    assert_eq!(
+        (s.src.to_string(), s.dst.to_string(), s.ports()),
+        ("10.1.0.1".into(), "10.1.0.9".into(), Some((40000, 8080)))
+    );
+    let mut reply = tcp("10.1.0.9", 8080, "10.1.0.1", 40000, "SA");
+    assert_eq!(
+        forward(&mut nf, Time::ZERO, "eth1", "eth0", Some("10.0.0.254"), &mut reply),
+        Verdict::Accept
+    );
+    let s = verified(&reply);
+    assert_eq!(
+        (s.src.to_string(), s.dst.to_string(), s.ports()),
+        ("10.96.0.1".into(), "10.0.0.1".into(), Some((80, 40000)))
+    );
+    assert!(nf.conntrack_list(Time::ZERO).contains(
+        "SYN_RECV src=10.0.0.1 dst=10.96.0.1 sport=40000 dport=80 src=10.1.0.9 dst=10.1.0.1 sport=8080 dport=40000 mark=0"
+    ));
+}
+
+#[test]
+fn ipv6_is_tracked_but_not_filtered_by_iptables() {
+    let mut nf = Netfilter::new();
+    ok(&mut nf, "-P FORWARD DROP");
+    let mut p = udp6("fd00::1", 5000, "fd00::2", 53);
+    let before = p.clone();
+    assert_eq!(fwd(&mut nf, Time::ZERO, &mut p), Verdict::Accept);
+    assert_eq!(p, before);
+    assert!(
+        nf.conntrack_list(Time::ZERO)
+            .starts_with("udp      17 30 src=fd00::1 dst=fd00::2 sport=5000 dport=53 [UNREPLIED]")
+    );
+}
+
+#[test]
+fn invalid_packets_can_be_dropped_by_conntrack() {
+    let mut nf = Netfilter::new();
+    assert_eq!(
+        fwd(&mut nf, Time::ZERO, &mut tcp("10.0.0.1", 1, "10.0.0.2", 2, "R")),
+        Verdict::Accept
+    );
+    nf.set_drop_invalid(true);
+    assert_eq!(
+        fwd(&mut nf, Time::ZERO, &mut tcp("10.0.0.1", 1, "10.0.0.2", 2, "R")),
+        Verdict::Drop(DropReason::ConntrackInvalid)
+    );
+    assert_eq!(
+        fwd(&mut nf, Time::ZERO, &mut echo("10.0.0.1", "10.0.0.2", 5, false)),
+        Verdict::Drop(DropReason::ConntrackInvalid)
+    );
+    assert_eq!(
+        fwd(&mut nf, Time::ZERO, &mut echo("10.0.0.1", "10.0.0.2", 5, true)),
+        Verdict::Accept
+    );
+}

@@ -404,3 +404,30 @@ fn targets_policies_chains_and_counters() {
     hook(&mut quiet, now, Hook::Forward, &ctx, &mut p);
     assert!(quiet.take_notes().is_empty());
 }
+
+#[test]
+fn goto_returns_to_the_callers_caller() {
+    let mut nf = Netfilter::new();
+    ok(&mut nf, "-N OUTER");
+    ok(&mut nf, "-N INNER");
+    ok(&mut nf, "-A FORWARD -j OUTER");
+    ok(&mut nf, "-A FORWARD -p udp -j DROP");
+    ok(&mut nf, "-A OUTER -g INNER");
+    ok(&mut nf, "-A OUTER -j ACCEPT");
+    ok(&mut nf, "-A INNER -p tcp -j REJECT");
+    assert_eq!(ok(&mut nf, "-S OUTER"), "-N OUTER\n-A OUTER -g INNER\n-A OUTER -j ACCEPT\n");
+    assert!(
+        ok(&mut nf, "-L OUTER")
+            .contains("INNER      all  --  anywhere             anywhere            [goto] \n")
+    );
+    let ctx = HookContext::default();
+    // INNER falls through: with -g the walk resumes in FORWARD, not in OUTER (whose ACCEPT
+    // would have let the datagram through).
+    let mut p = udp("1.1.1.1", 1, "2.2.2.2", 2);
+    assert_eq!(
+        hook(&mut nf, Time::ZERO, Hook::Forward, &ctx, &mut p),
+        dropped("filter", "FORWARD", 2)
+    );
+    let mut p = tcp("1.1.1.1", 1, "2.2.2.2", 2, "S");
+    assert!(matches!(hook(&mut nf, Time::ZERO, Hook::Forward, &ctx, &mut p), Verdict::Reject(..)));
+}

@@ -236,6 +236,7 @@ pub struct Netfilter {
     /// Packet marks carried from one hook to the next, keyed by the packet's tuple.
     carry: [(Tuple, u32); CARRY],
     carry_next: usize,
+    drop_invalid: bool,
 }
 
 impl fmt::Debug for Netfilter {
@@ -279,6 +280,7 @@ impl Netfilter {
             notes: Notes::default(),
             carry: [(unset, 0); CARRY],
             carry_next: 0,
+            drop_invalid: false,
         };
         nf.rebuild_steps();
         nf
@@ -292,6 +294,14 @@ impl Netfilter {
     /// The connection table as `conntrack -L` prints it.
     pub fn conntrack_list(&self, now: Time) -> String {
         self.conntrack.list(now)
+    }
+
+    /// Makes connection tracking itself drop INVALID packets (reason
+    /// [`DropReason::ConntrackInvalid`]) before any rule sees them, as kube-proxy's
+    /// `-m conntrack --ctstate INVALID -j DROP` rule does. Off by default, as in Linux, where
+    /// only rules drop INVALID packets.
+    pub fn set_drop_invalid(&mut self, on: bool) {
+        self.drop_invalid = on;
     }
 
     /// Switches the collection of notes on or off (off by default).
@@ -375,6 +385,9 @@ impl Netfilter {
             Ok(ct) => ct,
             Err(verdict) => return verdict,
         };
+        if self.drop_invalid && ct.state == CtState::Invalid {
+            return Verdict::Drop(DropReason::ConntrackInvalid);
+        }
         let mut mark = if hook.is_first() { 0 } else { self.take_mark(summary) };
         let mut verdict = Verdict::Accept;
         for i in 0..self.steps[hook.index()].len() {
@@ -505,7 +518,7 @@ impl Netfilter {
         mark: &mut u32,
     ) -> Option<Verdict> {
         let pkt = Self::view(ctx, ct, summary)?;
-        let chain = self.filter.builtin(hook.chain_name());
+        let chain = self.filter.builtin(hook);
         let reason = |table: &RuleTable, chain, rule| DropReason::FilterRule {
             table: "filter".into(),
             chain: table.chain_name(chain).to_string(),
@@ -545,7 +558,7 @@ impl Netfilter {
         if !decided && !e.confirmed {
             self.conntrack.set_nat_done(id, manip == Manip::Dst, manip == Manip::Src);
             if let Some(pkt) = Self::view(ctx, ct, summary) {
-                let chain = self.nat.builtin(hook.chain_name());
+                let chain = self.nat.builtin(hook);
                 let outcome = self.nat.run(chain, &pkt, mark, &mut self.notes);
                 let (to, ports, chain, rule) = match (outcome, manip) {
                     (Outcome::Dnat { addr, ports, chain, rule }, Manip::Dst)

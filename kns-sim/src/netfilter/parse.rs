@@ -700,3 +700,108 @@ fn parse_log_level(s: &str) -> Result<u8, IptablesError> {
         .filter(|l| *l <= 7)
         .ok_or_else(|| param(format!("log-level `{s}' unknown")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn bundled_flags_and_options() {
+        let inv = parse(&words("-t nat -nvL POSTROUTING --line-numbers")).unwrap();
+        assert_eq!(inv.table, "nat");
+        assert_eq!(inv.command, Command::List(Some("POSTROUTING".into())));
+        assert!(inv.numeric && inv.verbose && inv.line_numbers && !inv.exact);
+        assert_eq!(parse(&words("-L")).unwrap().command, Command::List(None));
+        assert_eq!(
+            parse(&words("-D INPUT 3")).unwrap().command,
+            Command::DeleteNum("INPUT".into(), 3)
+        );
+        assert_eq!(
+            parse(&words("-w 5 -I FORWARD 2 -j ACCEPT")).unwrap().command,
+            Command::Insert(
+                "FORWARD".into(),
+                2,
+                ParsedRule {
+                    spec: RuleSpec {
+                        src: None,
+                        dst: None,
+                        in_iface: None,
+                        out_iface: None,
+                        proto: None,
+                        matches: vec![],
+                        target: Target::Accept
+                    },
+                    jump: None
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn values_and_their_errors() {
+        let rule = |line: &str| match parse(&words(line)).map(|i| i.command) {
+            Ok(Command::Append(_, r)) => Ok(r),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        let r = rule("-A X -s 10.1.2.3/16 -p 6 -j MARK --and-mark 0xff").unwrap();
+        assert_eq!(r.spec.src, Some(AddrMatch { addr: 0x0a01_0000, prefix: 16, neg: false }));
+        assert_eq!(r.spec.proto, Some((6, false)));
+        assert_eq!(r.spec.target, Target::Mark { value: 0, mask: !0xff });
+        let r = rule("-A X -j KUBE-SVC-1 ").unwrap();
+        assert_eq!(r.jump, Some(("KUBE-SVC-1".into(), false)));
+        let r = rule("-A X -g KUBE-SVC-1").unwrap();
+        assert_eq!(r.jump, Some(("KUBE-SVC-1".into(), true)));
+        assert_eq!(
+            rule("-A X ! ! -s 1.1.1.1"),
+            Err(IptablesError::Parameter("multiple `!' flags not allowed".into()))
+        );
+        assert_eq!(rule("-A X -s 1.1.1.1/33"), Err(param("invalid mask `33' specified")));
+        assert_eq!(
+            rule("-A X -s 1.1.1.1/255.0.255.0"),
+            Err(param("invalid mask `255.0.255.0' specified"))
+        );
+        assert_eq!(
+            rule("-A X -p tcp --dport 9:8"),
+            Err(param("invalid portrange (min > max) specified: `9:8'"))
+        );
+        assert_eq!(
+            rule("-A X -m foo"),
+            Err(param("Couldn't load match `foo':No such file or directory"))
+        );
+        assert_eq!(
+            rule("-A X -m conntrack -j ACCEPT"),
+            Err(param("conntrack: At least one option is required"))
+        );
+        assert_eq!(
+            rule("-A X -m conntrack --ctstate NEWISH"),
+            Err(param("Bad ctstate \"NEWISH\""))
+        );
+        assert_eq!(
+            rule("-A X -j DNAT"),
+            Err(param("DNAT: option \"--to-destination\" must be specified"))
+        );
+        assert_eq!(
+            rule("-A X -j DNAT --to-destination 1.2.3.4:80"),
+            Err(param("Need TCP, UDP, SCTP or DCCP with port specification"))
+        );
+        assert_eq!(
+            rule("-A X -j ACCEPT --to-destination 1.2.3.4"),
+            Err(IptablesError::UnknownOption("--to-destination".into()))
+        );
+        assert_eq!(
+            rule("-A X -j LOG --log-level debug").unwrap().spec.target,
+            Target::Log { prefix: None, level: 7 }
+        );
+        assert_eq!(rule("-A X stray"), Err(param("Bad argument `stray'")));
+        assert_eq!(rule("-A X -j ACCEPT !"), Err(param("Bad argument `!'")));
+        assert_eq!(
+            parse(&words("-F INPUT -s 1.1.1.1")),
+            Err(param("Illegal option `-s' with this command (-F)"))
+        );
+    }
+}

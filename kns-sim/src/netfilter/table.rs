@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use super::parse::{Command, Invocation, ParsedRule};
 use super::rule::{ChainId, PacketView, PortRange, Rule, RuleSpec, Target};
-use super::{IptablesError, Notes, RejectWith};
+use super::{Hook, IptablesError, Notes, RejectWith};
 
 /// Which table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -100,9 +100,20 @@ impl RuleTable {
         id
     }
 
-    /// The built-in chain called `name`.
-    pub fn builtin(&self, name: &str) -> ChainId {
-        self.by_name[name]
+    /// The built-in chain a hook traverses (built-in chains are created first, in the order of
+    /// [`TableKind::builtins`], and never deleted, so no lookup is needed).
+    pub fn builtin(&self, hook: Hook) -> ChainId {
+        let index = match (self.kind, hook) {
+            (TableKind::Filter, Hook::Input) | (TableKind::Nat, Hook::Prerouting) => 0,
+            (TableKind::Filter, Hook::Forward) | (TableKind::Nat, Hook::Input) => 1,
+            (_, Hook::Output) => 2,
+            (TableKind::Nat, Hook::Postrouting) => 3,
+            // Only the hooks whose stages use a table ask (see `Netfilter::rebuild_steps`).
+            (TableKind::Filter, _) | (TableKind::Nat, Hook::Forward) => {
+                unreachable!("no {hook:?} chain in {}", self.kind.name())
+            }
+        };
+        ChainId(index)
     }
 
     pub fn chain(&self, id: ChainId) -> &Chain {
@@ -168,8 +179,16 @@ impl RuleTable {
             }
             rule.packets += 1;
             rule.bytes += pkt.len;
-            let target = rule.spec.target.clone();
             let n = i;
+            if let Target::Log { prefix, .. } = &rule.spec.target {
+                // LOG only writes a note; handled here so that its prefix is never cloned.
+                let text = notes.on.then(|| format!("LOG {}", prefix.as_deref().unwrap_or("")));
+                if let Some(text) = text {
+                    self.note(notes, chain, n, text.trim_end());
+                }
+                continue;
+            }
+            let target = rule.spec.target.clone();
             let done = |outcome: Outcome| Walk::Done(outcome);
             match target {
                 Target::None => {}
@@ -213,12 +232,7 @@ impl RuleTable {
                         self.note(notes, chain, n, &format!("MARK set {new:#x}"));
                     }
                 }
-                Target::Log { prefix, .. } => {
-                    if notes.on {
-                        let text = format!("LOG {}", prefix.unwrap_or_default());
-                        self.note(notes, chain, n, text.trim_end());
-                    }
-                }
+                Target::Log { .. } => {}
             }
         }
         Walk::Return

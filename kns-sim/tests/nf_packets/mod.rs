@@ -201,3 +201,31 @@ pub fn ipt(nf: &mut Netfilter, line: &str) -> Result<String, kns_sim::netfilter:
 pub fn ok(nf: &mut Netfilter, line: &str) -> String {
     ipt(nf, line).unwrap_or_else(|e| panic!("{line}: {e}"))
 }
+
+/// A UDP datagram over IPv6.
+pub fn udp6(src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
+    use smoltcp::wire::{Ipv6Packet, Ipv6Repr};
+    let (s, d): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+        (src.parse().unwrap(), dst.parse().unwrap());
+    let payload = b"six";
+    let udp = UdpRepr { src_port: sport, dst_port: dport };
+    let ip = Ipv6Repr {
+        src_addr: s,
+        dst_addr: d,
+        next_header: IpProtocol::Udp,
+        payload_len: 8 + payload.len(),
+        hop_limit: 64,
+    };
+    let mut buf = vec![0u8; ip.buffer_len() + ip.payload_len];
+    let mut pkt = Ipv6Packet::new_unchecked(&mut buf);
+    ip.emit(&mut pkt);
+    udp.emit(
+        &mut UdpPacket::new_unchecked(pkt.payload_mut()),
+        &IpAddress::Ipv6(s),
+        &IpAddress::Ipv6(d),
+        payload.len(),
+        |b| b.copy_from_slice(payload),
+        &ChecksumCapabilities::default(),
+    );
+    buf
+}
