@@ -48,6 +48,7 @@ fn list_rules_prints_what_was_added() {
         &mut nf,
         "-A INPUT -p icmp --icmp-type echo-request -m state --state ESTABLISHED,NEW -j ACCEPT",
     );
+    ok(&mut nf, "-A INPUT -p tcp --dport 80 --syn -j ACCEPT");
     let args: Vec<String> = [
         "-A",
         "INPUT",
@@ -67,6 +68,7 @@ fn list_rules_prints_what_was_added() {
          -A INPUT -s 10.1.2.3/32 -p tcp -m tcp --dport 22 -j REJECT --reject-with icmp-port-unreachable\n\
          -A INPUT -s 10.1.0.0/16 -j MARK --set-xmark 0x10/0x10\n\
          -A INPUT -p icmp -m icmp --icmp-type 8 -m state --state NEW,ESTABLISHED -j ACCEPT\n\
+         -A INPUT -p tcp -m tcp --dport 80 --tcp-flags FIN,SYN,RST,ACK SYN -j ACCEPT\n\
          -A INPUT -m comment --comment \"default/web:http cluster IP\" -j ACCEPT\n"
     );
 }
@@ -115,6 +117,13 @@ fn list_looks_like_iptables() {
          target     prot opt source               destination         \n\
          DROP       udp  --  10.0.0.0/8           10.1.1.1             /* dns */\n"
     );
+    ok(&mut nf, "-N FLAGS");
+    ok(&mut nf, "-A FLAGS -p tcp ! --syn -j DROP");
+    assert!(ok(&mut nf, "-L FLAGS").ends_with("tcp flags:!FIN,SYN,RST,ACK/SYN\n"));
+    assert!(ok(&mut nf, "-L FLAGS -n").ends_with("tcp flags:!0x17/0x02\n"));
+    assert_eq!(ipt(&mut nf, "-X FLAGS"), Err(IptablesError::ChainNotEmpty));
+    ok(&mut nf, "-F FLAGS");
+    ok(&mut nf, "-X FLAGS");
     assert_eq!(
         ok(&mut nf, "-L INPUT"),
         "Chain INPUT (policy ACCEPT)\n\
@@ -293,6 +302,21 @@ fn matches_select_packets() {
             "-p icmp --icmp-type echo-request",
             echo("1.1.1.1", "2.2.2.2", 7, true),
             echo("1.1.1.1", "2.2.2.2", 7, false),
+        ),
+        (
+            "-p tcp --syn",
+            tcp("1.1.1.1", 1, "2.2.2.2", 2, "S"),
+            tcp("1.1.1.1", 1, "2.2.2.2", 2, "SA"),
+        ),
+        (
+            "-p tcp ! --syn",
+            tcp("1.1.1.1", 1, "2.2.2.2", 2, "A"),
+            tcp("1.1.1.1", 1, "2.2.2.2", 2, "S"),
+        ),
+        (
+            "-p tcp --tcp-flags RST RST",
+            tcp("1.1.1.1", 1, "2.2.2.2", 2, "R"),
+            tcp("1.1.1.1", 1, "2.2.2.2", 2, "F"),
         ),
         (
             "-m conntrack --ctstate NEW",

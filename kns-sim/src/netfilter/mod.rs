@@ -496,11 +496,21 @@ impl Netfilter {
             L4Summary::Icmp { ty, code, .. } => Some((ty, code)),
             _ => None,
         };
+        let tcp_flags = match summary.l4 {
+            L4Summary::Tcp { flags, .. } => {
+                u8::from(flags.fin)
+                    | u8::from(flags.syn) << 1
+                    | u8::from(flags.rst) << 2
+                    | u8::from(flags.ack) << 4
+            }
+            _ => 0,
+        };
         Some(PacketView {
             src: u32::from(src),
             dst: u32::from(dst),
             proto: summary.protocol,
             ports: summary.ports(),
+            tcp_flags,
             icmp,
             in_iface: ctx.in_iface,
             out_iface: ctx.out_iface,

@@ -242,8 +242,8 @@ pub(crate) fn parse(args: &[String]) -> Result<Invocation, IptablesError> {
                 has_spec = true;
                 let name = p.value(&arg)?;
                 let m = match name.as_str() {
-                    "tcp" => Match::Ports { proto: 6, sport: None, dport: None },
-                    "udp" => Match::Ports { proto: 17, sport: None, dport: None },
+                    "tcp" => Match::Ports { proto: 6, sport: None, dport: None, flags: None },
+                    "udp" => Match::Ports { proto: 17, sport: None, dport: None, flags: None },
                     "icmp" => Match::Icmp { ty: 255, code: None, neg: false },
                     "conntrack" => Match::State {
                         states: StateSet::default(),
@@ -382,7 +382,12 @@ fn match_option(
             if last_match(spec, |m| matches!(m, Match::Ports { proto, .. } if *proto == want))
                 .is_none()
             {
-                spec.matches.push(Match::Ports { proto: want, sport: None, dport: None });
+                spec.matches.push(Match::Ports {
+                    proto: want,
+                    sport: None,
+                    dport: None,
+                    flags: None,
+                });
             }
             if let Some(Match::Ports { sport, dport, .. }) =
                 last_match(spec, |m| matches!(m, Match::Ports { proto, .. } if *proto == want))
@@ -392,6 +397,23 @@ fn match_option(
                 } else {
                     *dport = Some((range, neg));
                 }
+            }
+        }
+        "--syn" | "--tcp-flags" => {
+            if proto != Some(6) {
+                return Err(unknown());
+            }
+            let (mask, comp) = if opt == "--syn" {
+                (0x17, 0x02)
+            } else {
+                (parse_tcp_flags(&p.value(opt)?)?, parse_tcp_flags(&p.value(opt)?)?)
+            };
+            let is_tcp = |m: &Match| matches!(m, Match::Ports { proto: 6, .. });
+            if last_match(spec, is_tcp).is_none() {
+                spec.matches.push(Match::Ports { proto: 6, sport: None, dport: None, flags: None });
+            }
+            if let Some(Match::Ports { flags, .. }) = last_match(spec, is_tcp) {
+                *flags = Some((mask, comp, neg));
             }
         }
         "--icmp-type" => {
@@ -613,6 +635,24 @@ fn parse_proto(s: &str) -> Result<u8, IptablesError> {
             other.parse::<u8>().map_err(|_| param(format!("unknown protocol \"{s}\" specified")))?
         }
     })
+}
+
+fn parse_tcp_flags(s: &str) -> Result<u8, IptablesError> {
+    let mut bits = 0;
+    for name in s.split(',') {
+        bits |= match name {
+            "FIN" => 0x01,
+            "SYN" => 0x02,
+            "RST" => 0x04,
+            "PSH" => 0x08,
+            "ACK" => 0x10,
+            "URG" => 0x20,
+            "ALL" => 0x3f,
+            "NONE" => 0,
+            _ => return Err(param(format!("Unknown TCP flag `{name}'"))),
+        };
+    }
+    Ok(bits)
 }
 
 fn parse_port(s: &str) -> Result<u16, IptablesError> {

@@ -147,6 +147,9 @@ pub enum Match {
         sport: Option<(PortRange, bool)>,
         /// `--dport`, negated or not.
         dport: Option<(PortRange, bool)>,
+        /// `--tcp-flags MASK COMP` (or `--syn`): mask, comparison, negated. PSH and URG are
+        /// not in the packet summary and read as clear.
+        flags: Option<(u8, u8, bool)>,
     },
     /// `-m icmp --icmp-type T[/C]`.
     Icmp {
@@ -282,6 +285,8 @@ pub(crate) struct PacketView<'a> {
     pub dst: u32,
     pub proto: u8,
     pub ports: Option<(u16, u16)>,
+    /// TCP flag bits (FIN 1, SYN 2, RST 4, ACK 16).
+    pub tcp_flags: u8,
     pub icmp: Option<(u8, u8)>,
     pub in_iface: Option<&'a str>,
     pub out_iface: Option<&'a str>,
@@ -314,10 +319,11 @@ impl RuleSpec {
 
 fn match_module(m: &Match, pkt: &PacketView<'_>, mark: u32) -> bool {
     match m {
-        Match::Ports { proto, sport, dport } => {
+        Match::Ports { proto, sport, dport, flags } => {
             let Some((sp, dp)) = pkt.ports.filter(|_| pkt.proto == *proto) else { return false };
             sport.is_none_or(|(r, neg)| r.contains(sp) != neg)
                 && dport.is_none_or(|(r, neg)| r.contains(dp) != neg)
+                && flags.is_none_or(|(mask, comp, neg)| (pkt.tcp_flags & mask == comp) != neg)
         }
         Match::Icmp { ty, code, neg } => {
             let Some((t, c)) = pkt.icmp.filter(|_| pkt.proto == 1) else { return false };
@@ -465,13 +471,22 @@ impl RuleSpec {
         }
         for m in &self.matches {
             match m {
-                Match::Ports { proto, sport, dport } => {
+                Match::Ports { proto, sport, dport, flags } => {
                     let _ = write!(out, " -m {}", proto_name(*proto));
                     if let Some((r, n)) = sport {
                         let _ = write!(out, "{} --sport {}", neg(*n), r.save());
                     }
                     if let Some((r, n)) = dport {
                         let _ = write!(out, "{} --dport {}", neg(*n), r.save());
+                    }
+                    if let Some((mask, comp, n)) = flags {
+                        let _ = write!(
+                            out,
+                            "{} --tcp-flags {} {}",
+                            neg(*n),
+                            tcp_flag_names(*mask),
+                            tcp_flag_names(*comp)
+                        );
                     }
                 }
                 Match::Icmp { ty, code, neg: n } => {
@@ -594,6 +609,14 @@ impl RuleSpec {
     }
 }
 
+/// TCP flag bits as iptables names them (`FIN,SYN,RST,ACK`, or `NONE`).
+fn tcp_flag_names(bits: u8) -> String {
+    const NAMES: [(&str, u8); 6] =
+        [("FIN", 0x01), ("SYN", 0x02), ("RST", 0x04), ("PSH", 0x08), ("ACK", 0x10), ("URG", 0x20)];
+    let names: Vec<&str> = NAMES.iter().filter(|(_, b)| bits & b != 0).map(|(n, _)| *n).collect();
+    if names.is_empty() { "NONE".to_string() } else { names.join(",") }
+}
+
 fn mark_text(value: u32, mask: u32) -> String {
     if mask == u32::MAX { format!("{value:#x}") } else { format!("{value:#x}/{mask:#x}") }
 }
@@ -616,10 +639,18 @@ fn list_ports(out: &mut String, name: &str, p: &Option<(PortRange, bool)>, numer
 
 fn list_match(out: &mut String, m: &Match, numeric: bool) {
     match m {
-        Match::Ports { proto, sport, dport } => {
+        Match::Ports { proto, sport, dport, flags } => {
             let _ = write!(out, " {}", proto_name(*proto));
             list_ports(out, "spt", sport, numeric);
             list_ports(out, "dpt", dport, numeric);
+            if let Some((mask, comp, neg)) = flags {
+                let inv = if *neg { "!" } else { "" };
+                let _ = if numeric {
+                    write!(out, " flags:{inv}0x{mask:02X}/0x{comp:02X}")
+                } else {
+                    write!(out, " flags:{inv}{}/{}", tcp_flag_names(*mask), tcp_flag_names(*comp))
+                };
+            }
         }
         Match::Icmp { ty, code, neg } => {
             out.push_str(" icmp");
