@@ -57,10 +57,25 @@ fn dnat_port_forward_and_reply_reversed() {
         "reply de-NATed, not masqueraded"
     );
 
+    assert_eq!(
+        nf.take_notes(),
+        [
+            "ct ESTABLISHED (reply)",
+            "filter FORWARD policy ACCEPT",
+            "rewrite src 10.0.0.5:8080 -> 192.0.2.1:80"
+        ]
+    );
     let mut data = tcp("198.51.100.7", 40000, "192.0.2.1", 80, "A");
     assert_eq!(inbound(&mut nf, t, &mut data), Verdict::Accept);
     assert_eq!(endpoints(&data), ("198.51.100.7:40000".into(), "10.0.0.5:8080".into()));
-    assert!(nf.take_notes().contains(&"ct ESTABLISHED".to_string()));
+    assert_eq!(
+        nf.take_notes(),
+        [
+            "ct ESTABLISHED",
+            "rewrite dst 192.0.2.1:80 -> 10.0.0.5:8080",
+            "filter FORWARD policy ACCEPT"
+        ]
+    );
 
     assert_eq!(
         nf.conntrack_list(t + Duration::from_secs(1)),

@@ -440,7 +440,9 @@ impl Netfilter {
                 Some((id, dir)) => Ct { entry: Some(id), dir, state: CtState::Related },
                 None => Ct { entry: None, dir: Direction::Original, state: CtState::Invalid },
             };
-            self.notes.add(|| format!("ct {}", ct.state.name()));
+            if hook.is_first() {
+                self.notes.add(|| format!("ct {}", ct.state.name()));
+            }
             return Ok(ct);
         }
         let tuple = Tuple::of(summary);
@@ -459,11 +461,11 @@ impl Netfilter {
                 };
                 if hook.is_first() {
                     self.conntrack.observe(now, id, dir, summary);
+                    self.notes.add(|| {
+                        let d = if dir == Direction::Reply { " (reply)" } else { "" };
+                        format!("ct {}{d}", state.name())
+                    });
                 }
-                self.notes.add(|| {
-                    let d = if dir == Direction::Reply { " (reply)" } else { "" };
-                    format!("ct {}{d}", state.name())
-                });
                 return Ok(Ct { entry: Some(id), dir, state });
             }
             self.conntrack.remove(id);
@@ -781,6 +783,14 @@ impl Netfilter {
             return;
         }
         set_summary(summary, end, addr, port);
+        self.notes.add(|| {
+            let which = if end == End::Src { "src" } else { "dst" };
+            let (from, to) = (
+                endpoint(cur_addr, cur_port, &current),
+                endpoint(addr, port.unwrap_or(0), &current),
+            );
+            format!("rewrite {which} {from} -> {to}")
+        });
     }
 
     /// Rewrites an ICMP error RELATED to a NATed connection: the outer address that belongs to
