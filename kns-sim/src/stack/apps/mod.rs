@@ -1,0 +1,9 @@
+//! Built-in applications: the programs `kns net` commands run inside a namespace.
+//!
+//! Each is an [`App`](super::App) with a constructor taking its options and accessors for its
+//! results; the tools with a familiar text output (`ping`, `traceroute`, `curl`, `nc`) also
+//! render it, line by line as it happens, through `output()`.
+
+mod ping;
+
+pub use ping::{Ping, PingConfig, PingReply, format_rtt, time_exceeded_text, unreachable_text};
