@@ -7,3 +7,10 @@
 mod ping;
 
 pub use ping::{Ping, PingConfig, PingReply, format_rtt, time_exceeded_text, unreachable_text};
+mod client;
+mod echo;
+
+pub use client::{
+    ConnError, ConnStatus, TcpClient, TcpClientConfig, TcpConn, UdpClient, UdpClientConfig,
+};
+pub use echo::{DEFAULT_BACKLOG, TcpEcho, UdpEcho};
