@@ -19,7 +19,7 @@ use smoltcp::wire::{
     Ipv4Packet, Ipv4Repr, Ipv6Packet,
 };
 
-use super::{IpStack, SmolStack};
+use super::{AppId, IpStack, SmolStack};
 use crate::time::Time;
 
 /// A drop rule: sees each datagram sent (and the index of the stack sending it) and says
@@ -212,6 +212,16 @@ impl LoopbackNet {
                 return Ok(self.stacks.iter().all(SmolStack::all_done));
             }
         }
+    }
+
+    /// Runs until the listed apps (stack index, app) are done, or until `limit`.
+    /// Returns whether they all finished.
+    pub fn run_until_done(
+        &mut self,
+        limit: Time,
+        apps: &[(usize, AppId)],
+    ) -> Result<bool, NetError> {
+        self.run_while(limit, |net| apps.iter().all(|&(s, id)| net.stacks[s].is_done(id)))
     }
 
     /// Runs until `done` holds (checked after every step) or `limit` passes.

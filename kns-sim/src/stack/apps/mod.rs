@@ -14,3 +14,9 @@ pub use client::{
     ConnError, ConnStatus, TcpClient, TcpClientConfig, TcpConn, UdpClient, UdpClientConfig,
 };
 pub use echo::{DEFAULT_BACKLOG, TcpEcho, UdpEcho};
+mod http;
+
+pub use http::{
+    HttpClient, HttpClientConfig, HttpHandler, HttpLogEntry, HttpReply, HttpRequest, HttpResponse,
+    HttpServer, reason_phrase,
+};
