@@ -20,3 +20,8 @@ pub use http::{
     HttpClient, HttpClientConfig, HttpHandler, HttpLogEntry, HttpReply, HttpRequest, HttpResponse,
     HttpServer, reason_phrase,
 };
+mod nc;
+mod traceroute;
+
+pub use nc::{Nc, NcConfig, NcMode};
+pub use traceroute::{Hop, Probe, Traceroute, TracerouteConfig};
