@@ -84,12 +84,15 @@ pub struct StackConfig {
     pub tcp_buffer: usize,
     /// Datagrams queued per UDP or ICMP socket and direction.
     pub datagram_slots: usize,
-    /// Payload bytes queued per UDP or ICMP socket and direction.
+    /// Payload bytes queued per UDP socket and direction.
     pub datagram_buffer: usize,
+    /// Bytes queued per ICMP socket and direction (whole datagrams; errors quote up to 576).
+    pub icmp_buffer: usize,
 }
 
 impl StackConfig {
-    /// Defaults (MTU 1500, 16 KiB TCP buffers, 16 datagrams / 16 KiB per UDP socket) with `seed`.
+    /// Defaults with `seed`: MTU 1500, 16 KiB TCP buffers, 16 datagrams and 16 KiB per UDP
+    /// socket, 4 KiB per ICMP socket.
     pub fn with_seed(seed: u64) -> StackConfig {
         StackConfig {
             seed,
@@ -97,6 +100,7 @@ impl StackConfig {
             tcp_buffer: 16 * 1024,
             datagram_slots: 16,
             datagram_buffer: 16 * 1024,
+            icmp_buffer: 4 * 1024,
         }
     }
 }
@@ -131,7 +135,7 @@ impl Core {
     }
 
     pub(crate) fn new_icmp_socket(&self) -> raw::Socket<'static> {
-        let (slots, bytes) = (self.config.datagram_slots, self.config.datagram_buffer);
+        let (slots, bytes) = (self.config.datagram_slots, self.config.icmp_buffer);
         raw::Socket::new(
             Some(IpVersion::Ipv4),
             Some(IpProtocol::Icmp),

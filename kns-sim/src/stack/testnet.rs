@@ -362,7 +362,7 @@ impl LoopbackNet {
                 let addr = self.routers[router];
                 if let Some(reply) = icmp_error(addr, bytes, ttl_ran_out, router) {
                     let back = self.latency * (2 * (router as u32 + 1));
-                    self.log_router_reply(&reply);
+                    self.log_router_reply(&reply, source);
                     self.schedule(back, source, reply);
                 }
             }
@@ -382,18 +382,9 @@ impl LoopbackNet {
         Fate::Delivered(t)
     }
 
-    fn log_router_reply(&mut self, reply: &[u8]) {
+    fn log_router_reply(&mut self, reply: &[u8], to: usize) {
         self.stats.sent += 1;
         if let Some(log) = &mut self.record {
-            let to = self
-                .stacks
-                .iter()
-                .position(|s| {
-                    Ipv4Packet::new_checked(reply).is_ok_and(|p| {
-                        s.addresses().iter().any(|n| n.addr() == IpAddr::V4(p.dst_addr()))
-                    })
-                })
-                .unwrap_or(usize::MAX);
             log.push(Sent {
                 at: self.now,
                 from: None,
