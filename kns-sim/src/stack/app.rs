@@ -154,8 +154,18 @@ pub struct OriginalDatagram {
 /// Socket bookkeeping shared by the stack and the application context.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Owned {
+    /// What kind of smoltcp socket the handle names (smoltcp panics on a mismatch).
+    pub(crate) kind: SocketKind,
     /// The local port the socket holds in the allocator.
     pub(crate) port: Option<(Transport, u16)>,
+}
+
+/// The kinds of socket a stack creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SocketKind {
+    Tcp,
+    Udp,
+    Icmp,
 }
 
 /// A listening port: one spare socket in LISTEN, re-armed after every packet, and a queue of
@@ -250,13 +260,15 @@ impl AppCx<'_> {
             return Err(StackError::TcpConnect(e));
         }
         let h = self.core.sockets.add(socket);
-        self.core.owned.insert(h, Owned { port: Some((Transport::Tcp, port)) });
+        self.core
+            .owned
+            .insert(h, Owned { kind: SocketKind::Tcp, port: Some((Transport::Tcp, port)) });
         Ok(TcpHandle(h))
     }
 
     /// The smoltcp socket behind `h`.
     pub fn tcp(&mut self, h: TcpHandle) -> Option<&mut tcp::Socket<'static>> {
-        if !self.core.owned.contains_key(&h.0) {
+        if !self.core.is(h.0, SocketKind::Tcp) {
             return None;
         }
         Some(self.core.sockets.get_mut::<tcp::Socket>(h.0))
@@ -305,7 +317,7 @@ impl AppCx<'_> {
     /// Hands the socket back to the stack: it is closed gracefully (FIN) and removed once the
     /// connection is over. The handle must not be used afterwards.
     pub fn tcp_release(&mut self, h: TcpHandle) {
-        if self.core.owned.contains_key(&h.0) {
+        if self.core.is(h.0, SocketKind::Tcp) {
             let s = self.core.sockets.get_mut::<tcp::Socket>(h.0);
             s.close();
             s.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
@@ -315,7 +327,7 @@ impl AppCx<'_> {
 
     /// Resets the connection (RST) and removes the socket.
     pub fn tcp_abort(&mut self, h: TcpHandle) {
-        if self.core.owned.contains_key(&h.0) {
+        if self.core.is(h.0, SocketKind::Tcp) {
             self.core.sockets.get_mut::<tcp::Socket>(h.0).abort();
             // The RST goes out with the next egress; the socket is reaped once closed.
             self.core.orphans.push(h.0);
@@ -340,13 +352,15 @@ impl AppCx<'_> {
             return Err(StackError::UdpBind(e));
         }
         let h = self.core.sockets.add(socket);
-        self.core.owned.insert(h, Owned { port: Some((Transport::Udp, port)) });
+        self.core
+            .owned
+            .insert(h, Owned { kind: SocketKind::Udp, port: Some((Transport::Udp, port)) });
         Ok(UdpHandle(h))
     }
 
     /// The smoltcp socket behind `h`.
     pub fn udp(&mut self, h: UdpHandle) -> Option<&mut udp::Socket<'static>> {
-        if !self.core.owned.contains_key(&h.0) {
+        if !self.core.is(h.0, SocketKind::Udp) {
             return None;
         }
         Some(self.core.sockets.get_mut::<udp::Socket>(h.0))
@@ -389,7 +403,7 @@ impl AppCx<'_> {
     pub fn icmp_open(&mut self) -> Result<IcmpHandle, StackError> {
         let socket = self.core.new_icmp_socket();
         let h = self.core.sockets.add(socket);
-        self.core.owned.insert(h, Owned { port: None });
+        self.core.owned.insert(h, Owned { kind: SocketKind::Icmp, port: None });
         Ok(IcmpHandle(h))
     }
 
@@ -420,7 +434,7 @@ impl AppCx<'_> {
             hop_limit: ttl,
         };
         let total = ip.buffer_len() + icmp.buffer_len();
-        if !self.core.owned.contains_key(&h.0) {
+        if !self.core.is(h.0, SocketKind::Icmp) {
             return Err(StackError::NoSuchSocket);
         }
         let caps = smoltcp::phy::ChecksumCapabilities::default();
@@ -435,7 +449,7 @@ impl AppCx<'_> {
 
     /// Takes the oldest ICMP message received (malformed ones are skipped).
     pub fn icmp_recv(&mut self, h: IcmpHandle) -> Option<IcmpMessage> {
-        if !self.core.owned.contains_key(&h.0) {
+        if !self.core.is(h.0, SocketKind::Icmp) {
             return None;
         }
         let s = self.core.sockets.get_mut::<raw::Socket>(h.0);

@@ -9,7 +9,7 @@ use smoltcp::socket::{raw, tcp, udp};
 use smoltcp::wire::{HardwareAddress, IpCidr, IpProtocol, IpVersion, Ipv4Address, Ipv6Address};
 
 use super::IpStack;
-use super::app::{self, App, AppCx, AppId, AppPoll, Listener, Owned, OwnedMap};
+use super::app::{self, App, AppCx, AppId, AppPoll, Listener, Owned, OwnedMap, SocketKind};
 use super::device::QueueDevice;
 use super::ports::{PortAllocator, Transport};
 use crate::time::Time;
@@ -144,6 +144,11 @@ impl Core {
         )
     }
 
+    /// Whether `h` names a live socket of `kind`.
+    pub(crate) fn is(&self, h: SocketHandle, kind: SocketKind) -> bool {
+        self.owned.get(&h).is_some_and(|o| o.kind == kind)
+    }
+
     /// Removes a socket and frees its port.
     pub(crate) fn release(&mut self, h: SocketHandle) {
         if let Some(owned) = self.owned.remove(&h) {
@@ -163,7 +168,10 @@ impl Core {
         socket.listen(listener.port).map_err(|_| super::StackError::PortZero)?;
         let h = self.sockets.add(socket);
         self.ports.acquire(Transport::Tcp, listener.port);
-        self.owned.insert(h, Owned { port: Some((Transport::Tcp, listener.port)) });
+        self.owned.insert(
+            h,
+            Owned { kind: SocketKind::Tcp, port: Some((Transport::Tcp, listener.port)) },
+        );
         listener.spare = Some(h);
         Ok(())
     }
@@ -210,7 +218,7 @@ impl Core {
         let mut i = 0;
         while i < self.orphans.len() {
             let h = self.orphans[i];
-            let done = !self.owned.contains_key(&h)
+            let done = !self.is(h, SocketKind::Tcp)
                 || matches!(
                     self.sockets.get::<tcp::Socket>(h).state(),
                     tcp::State::Closed | tcp::State::TimeWait
@@ -499,5 +507,31 @@ mod tests {
         stack.poll(Time::from_secs(1), &mut out);
         assert!(out.is_empty(), "a malformed datagram is ignored");
         assert_eq!(stack.poll_at(Time::from_secs(1)), None);
+    }
+
+    #[test]
+    fn stale_handles_of_another_kind_are_refused_not_panicking() {
+        let mut stack =
+            SmolStack::with_addresses(StackConfig::with_seed(3), Time::ZERO, &[net("10.0.0.1/24")])
+                .unwrap();
+        stack.with_cx(Time::ZERO, |cx| {
+            let udp = cx.udp_bind(0).unwrap();
+            cx.remove(udp);
+            // smoltcp reuses the freed slot for the next socket.
+            let tcp = cx.tcp_connect("10.0.0.2:80".parse().unwrap()).unwrap();
+            assert_eq!(SocketHandle::from(tcp), SocketHandle::from(udp));
+            assert!(cx.udp(udp).is_none());
+            assert_eq!(cx.udp_recv(udp), None);
+            assert!(cx.udp_send(udp, "10.0.0.2:1".parse().unwrap(), b"x").is_err());
+            assert!(cx.tcp(tcp).is_some());
+            assert_eq!(
+                cx.udp_send(tcp_as_udp(tcp), "224.0.0.1:1".parse().unwrap(), b"x"),
+                Err(StackError::NotUnicast("224.0.0.1".parse().unwrap()))
+            );
+        });
+    }
+
+    fn tcp_as_udp(h: super::super::TcpHandle) -> super::super::UdpHandle {
+        super::super::UdpHandle(h.0)
     }
 }

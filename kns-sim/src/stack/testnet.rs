@@ -351,7 +351,7 @@ impl LoopbackNet {
         let hops = self.routers.len();
         let ttl = usize::from(ttl);
         let error = if ttl <= hops {
-            Some((ttl - 1, true))
+            Some((ttl.max(1) - 1, true))
         } else if target.is_none() {
             Some((hops - 1, false))
         } else {
@@ -424,7 +424,7 @@ fn icmp_error(
         dst_addr: orig.src_addr,
         next_header: IpProtocol::Icmp,
         payload_len: icmp.buffer_len(),
-        hop_limit: 64 - index as u8,
+        hop_limit: 64u8.saturating_sub(u8::try_from(index).unwrap_or(u8::MAX)),
     };
     let mut buf = vec![0; ip.buffer_len() + icmp.buffer_len()];
     let mut out = Ipv4Packet::new_unchecked(&mut buf[..]);
