@@ -29,6 +29,12 @@ use crate::time::Time;
 pub trait App: Any {
     /// Runs the application at `now`; `cx` gives access to the stack's sockets.
     fn poll(&mut self, now: Time, cx: &mut AppCx<'_>) -> AppPoll;
+
+    /// The app is being stopped (like a process killed): give sockets back. The default does
+    /// nothing; sockets an app keeps stay open until the stack is dropped.
+    fn stop(&mut self, now: Time, cx: &mut AppCx<'_>) {
+        let _ = (now, cx);
+    }
 }
 
 /// What an application wants after a poll.

@@ -81,7 +81,7 @@ pub use app::{
     App, AppCx, AppId, AppPoll, IcmpHandle, IcmpKind, IcmpMessage, ListenerId, OriginalDatagram,
     TcpHandle, UdpHandle,
 };
-pub use smol::{MAX_ADDRESSES, SmolStack, StackConfig, StackError};
+pub use smol::{MAX_ADDRESSES, SmolStack, StackConfig, StackError, TcpSocketInfo};
 
 use crate::time::Time;
 

@@ -233,6 +233,19 @@ impl Core {
     }
 }
 
+/// One TCP socket of a stack, as `ss` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpSocketInfo {
+    /// The TCP state.
+    pub state: tcp::State,
+    /// The local endpoint once connected.
+    pub local: Option<std::net::SocketAddr>,
+    /// The port listened on (listening and accepted sockets) or bound (clients).
+    pub listen_port: u16,
+    /// The peer once connected.
+    pub remote: Option<std::net::SocketAddr>,
+}
+
 /// One application slot.
 struct AppSlot {
     app: Box<dyn App>,
@@ -362,6 +375,46 @@ impl SmolStack {
     /// Whether every app has finished.
     pub fn all_done(&self) -> bool {
         self.apps.iter().all(|s| s.poll == AppPoll::Done)
+    }
+
+    /// Stops app `id` (see [`App::stop`]); it is not polled again. Returns false if there is
+    /// no such app or it had already finished.
+    pub fn stop(&mut self, id: AppId, now: Time) -> bool {
+        let Some(slot) = self.apps.get_mut(id.0) else {
+            return false;
+        };
+        if slot.poll == AppPoll::Done {
+            return false;
+        }
+        let mut cx = AppCx { core: &mut self.core, now };
+        slot.app.stop(now, &mut cx);
+        slot.poll = AppPoll::Done;
+        self.dirty = true;
+        true
+    }
+
+    /// The TCP sockets, like `ss -tan`: state, local and remote endpoints, sorted.
+    pub fn tcp_sockets(&self) -> Vec<TcpSocketInfo> {
+        let mut list: Vec<TcpSocketInfo> = self
+            .core
+            .owned
+            .iter()
+            .filter(|(_, o)| o.kind == SocketKind::Tcp)
+            .map(|(&h, _)| {
+                let s = self.core.sockets.get::<tcp::Socket>(h);
+                let endpoint =
+                    |e: smoltcp::wire::IpEndpoint| std::net::SocketAddr::new(e.addr.into(), e.port);
+                let listen = s.listen_endpoint();
+                TcpSocketInfo {
+                    state: s.state(),
+                    local: s.local_endpoint().map(endpoint),
+                    listen_port: listen.port,
+                    remote: s.remote_endpoint().map(endpoint),
+                }
+            })
+            .collect();
+        list.sort_by_key(|i| (i.listen_port, i.local, i.remote, i.state.to_string()));
+        list
     }
 
     /// How many sockets the stack holds (open, listening or closing).
