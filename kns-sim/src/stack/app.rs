@@ -559,3 +559,62 @@ pub(crate) fn downcast_mut<T: App>(app: &mut dyn App) -> Option<&mut T> {
 
 /// The sockets apps own, with the ports they hold.
 pub(crate) type OwnedMap = BTreeMap<SocketHandle, Owned>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::phy::ChecksumCapabilities;
+
+    /// An ICMP error from 10.0.0.254 quoting only the IP header and 8 bytes of a UDP datagram
+    /// whose header still claims its full length (RFC 792's minimum quote).
+    fn minimal_quote(icmp_type: u8, code: u8) -> Vec<u8> {
+        let mut quoted = vec![0u8; 28];
+        let orig = Ipv4Repr {
+            src_addr: Ipv4Addr::new(10, 0, 0, 1),
+            dst_addr: Ipv4Addr::new(10, 0, 2, 2),
+            next_header: IpProtocol::Udp,
+            payload_len: 40,
+            hop_limit: 1,
+        };
+        orig.emit(
+            &mut Ipv4Packet::new_unchecked(&mut quoted[..20]),
+            &ChecksumCapabilities::default(),
+        );
+        quoted[20..22].copy_from_slice(&40000u16.to_be_bytes());
+        quoted[22..24].copy_from_slice(&33434u16.to_be_bytes());
+        let mut icmp = vec![icmp_type, code, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&quoted);
+        let mut p = Icmpv4Packet::new_unchecked(&mut icmp[..]);
+        p.fill_checksum();
+        let ip = Ipv4Repr {
+            src_addr: Ipv4Addr::new(10, 0, 0, 254),
+            dst_addr: Ipv4Addr::new(10, 0, 0, 1),
+            next_header: IpProtocol::Icmp,
+            payload_len: icmp.len(),
+            hop_limit: 64,
+        };
+        let mut datagram = vec![0u8; 20 + icmp.len()];
+        let mut packet = Ipv4Packet::new_unchecked(&mut datagram[..]);
+        ip.emit(&mut packet, &ChecksumCapabilities::default());
+        packet.payload_mut().copy_from_slice(&icmp);
+        datagram
+    }
+
+    #[test]
+    fn icmp_errors_with_a_minimal_quote_are_understood() {
+        let msg = parse_icmpv4(&minimal_quote(11, 0)).unwrap();
+        assert_eq!(msg.from, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254)));
+        assert_eq!(msg.ttl, 64);
+        let IcmpKind::TimeExceeded { code: 0, original } = msg.kind else { panic!("{msg:?}") };
+        assert_eq!(original.protocol, 17);
+        assert_eq!((original.src_port, original.dst_port), (40000, 33434));
+        assert_eq!(original.dst, IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2)));
+        let msg = parse_icmpv4(&minimal_quote(3, 13)).unwrap();
+        assert!(matches!(msg.kind, IcmpKind::DestUnreachable { code: 13, .. }));
+        // A corrupted checksum or a truncated datagram is ignored.
+        let mut bad = minimal_quote(11, 0);
+        bad[25] ^= 0xff;
+        assert_eq!(parse_icmpv4(&bad), None);
+        assert_eq!(parse_icmpv4(&minimal_quote(11, 0)[..30]), None);
+    }
+}
