@@ -10,6 +10,7 @@
 //! It is meant for tests and experiments with applications; real topologies use the engine.
 
 use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -94,7 +95,8 @@ pub struct LoopbackNet {
     seq: u64,
     drop_rule: Option<DropRule>,
     record: Option<Vec<Sent>>,
-    hash: u64,
+    hasher: DefaultHasher,
+    hash_whole: bool,
     stats: NetStats,
     steps: u64,
     max_steps: u64,
@@ -109,9 +111,6 @@ impl std::fmt::Debug for LoopbackNet {
             .finish_non_exhaustive()
     }
 }
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 impl Default for LoopbackNet {
     fn default() -> Self {
@@ -131,7 +130,8 @@ impl LoopbackNet {
             seq: 0,
             drop_rule: None,
             record: None,
-            hash: FNV_OFFSET,
+            hasher: DefaultHasher::new(),
+            hash_whole: true,
             stats: NetStats::default(),
             steps: 0,
             max_steps: 50_000_000,
@@ -164,6 +164,12 @@ impl LoopbackNet {
         self.record.as_deref().unwrap_or(&[])
     }
 
+    /// Whether the hash covers whole datagrams (the default) or only their first 64 bytes
+    /// (IP and transport headers, checksums included) and length, which is much cheaper.
+    pub fn set_hash_whole_datagrams(&mut self, whole: bool) {
+        self.hash_whole = whole;
+    }
+
     /// Caps the steps of a run (default 50 million).
     pub fn set_max_steps(&mut self, steps: u64) {
         self.max_steps = steps;
@@ -184,10 +190,10 @@ impl LoopbackNet {
         &mut self.stacks[i]
     }
 
-    /// A running hash (FNV-1a over 64-bit words) of every datagram sent so far, with its send
-    /// time and sender.
+    /// A hash of every datagram sent so far, with its send time and sender. It is stable
+    /// between runs of one build (SipHash with fixed keys), not across Rust releases.
     pub fn hash(&self) -> u64 {
-        self.hash
+        self.hasher.finish()
     }
 
     /// The counters.
@@ -279,11 +285,6 @@ impl LoopbackNet {
         Ok(true)
     }
 
-    /// Folds one word into the FNV-1a-style running hash (word-wise for speed).
-    fn fold(&mut self, word: u64) {
-        self.hash = (self.hash ^ word).wrapping_mul(FNV_PRIME);
-    }
-
     fn owner(&self, dst: IpAddr) -> Option<usize> {
         self.stacks.iter().position(|s| s.addresses().iter().any(|n| n.addr() == dst))
     }
@@ -295,18 +296,11 @@ impl LoopbackNet {
 
     fn send(&mut self, from: Option<usize>, mut bytes: Vec<u8>) {
         self.stats.sent += 1;
-        self.fold(self.now.as_nanos());
-        self.fold(from.map_or(u64::MAX, |i| i as u64));
-        self.fold(bytes.len() as u64);
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(w);
-            self.fold(u64::from_le_bytes(word));
-        }
-        let mut tail = [0u8; 8];
-        tail[..words.remainder().len()].copy_from_slice(words.remainder());
-        self.fold(u64::from_le_bytes(tail));
+        self.hasher.write_u64(self.now.as_nanos());
+        self.hasher.write_u64(from.map_or(u64::MAX, |i| i as u64));
+        self.hasher.write_usize(bytes.len());
+        let hashed = if self.hash_whole { bytes.len() } else { bytes.len().min(64) };
+        self.hasher.write(&bytes[..hashed]);
         let fate = self.route(from, &mut bytes);
         match fate {
             Fate::Dropped => self.stats.dropped += 1,
