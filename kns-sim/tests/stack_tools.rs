@@ -202,3 +202,29 @@ fn stopping_apps_frees_their_sockets_and_ping_prints_statistics() {
     assert!(c.connected());
     assert!(net.stack(a).is_done(idle));
 }
+
+#[test]
+fn nc_listeners_can_echo() {
+    let mut net = LoopbackNet::new(Duration::from_micros(50));
+    let a = net.add(stack(1, "10.0.0.1/24"));
+    let b = net.add(stack(2, "10.0.0.2/24"));
+    for udp in [false, true] {
+        let mut cfg = NcConfig::listen(4000, udp, "");
+        cfg.echo = true;
+        cfg.keep_listening = true;
+        net.stack_mut(b).spawn(Nc::new(cfg));
+    }
+    let clients: Vec<_> = [(false, "first\n"), (false, "second\n"), (true, "third\n")]
+        .into_iter()
+        .map(|(udp, text)| {
+            let mut cfg = NcConfig::connect(sa("10.0.0.2:4000"), udp, text);
+            cfg.wait = Duration::from_secs(1);
+            net.stack_mut(a).spawn(Nc::new(cfg))
+        })
+        .collect();
+    let wanted: Vec<_> = clients.iter().map(|&c| (a, c)).collect();
+    assert!(net.run_until_done(Time::from_secs(30), &wanted).unwrap());
+    let outputs: Vec<_> =
+        clients.iter().map(|&c| net.stack(a).app::<Nc>(c).unwrap().output()).collect();
+    assert_eq!(outputs, ["first\n", "second\n", "third\n"]);
+}

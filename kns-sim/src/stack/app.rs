@@ -215,7 +215,9 @@ impl AppCx<'_> {
 
     // ---- TCP ----
 
-    /// Listens on TCP `port` with an accept queue of `backlog` connections.
+    /// Listens on TCP `port` with an accept queue of `backlog` connections. Unlike Linux, which
+    /// drops SYNs while the queue is full, smoltcp answers them with RST: pick a backlog larger
+    /// than the number of clients expected at once.
     pub fn tcp_listen(&mut self, port: u16, backlog: usize) -> Result<ListenerId, StackError> {
         if port == 0 {
             return Err(StackError::PortZero);

@@ -36,6 +36,8 @@ pub struct NcConfig {
     pub wait: Duration,
     /// Keep listening after a TCP peer leaves (`-k`).
     pub keep_listening: bool,
+    /// A listener sends every byte (TCP) or datagram (UDP) it receives back to its sender.
+    pub echo: bool,
 }
 
 impl NcConfig {
@@ -49,6 +51,7 @@ impl NcConfig {
             verbose: false,
             wait: Duration::from_secs(5),
             keep_listening: false,
+            echo: false,
         }
     }
 
@@ -86,6 +89,8 @@ enum State {
         listener: ListenerId,
         handle: TcpHandle,
         sent: usize,
+        /// How much of `received` has been echoed back.
+        echoed: usize,
     },
     Udp {
         socket: UdpHandle,
@@ -208,16 +213,18 @@ impl Nc {
                 };
                 AppPoll::WakeAt(now + self.config.wait)
             }
-            (NcMode::Listen(port), false) => match cx.tcp_listen(port, 1) {
-                Ok(l) => {
-                    if c.verbose {
-                        let _ = writeln!(self.messages, "Listening on 0.0.0.0 {port}");
+            (NcMode::Listen(port), false) => {
+                match cx.tcp_listen(port, super::echo::DEFAULT_BACKLOG) {
+                    Ok(l) => {
+                        if c.verbose {
+                            let _ = writeln!(self.messages, "Listening on 0.0.0.0 {port}");
+                        }
+                        self.state = State::TcpListening(l);
+                        AppPoll::Idle
                     }
-                    self.state = State::TcpListening(l);
-                    AppPoll::Idle
+                    Err(e) => self.fail(now, e.to_string()),
                 }
-                Err(e) => self.fail(now, e.to_string()),
-            },
+            }
             (NcMode::Listen(port), true) => match cx.udp_bind(port) {
                 Ok(socket) => {
                     if c.verbose {
@@ -355,18 +362,26 @@ impl App for Nc {
                         );
                     }
                 }
-                self.state = State::TcpServing { listener, handle, sent: 0 };
+                let echoed = self.received.len();
+                self.state = State::TcpServing { listener, handle, sent: 0, echoed };
                 self.poll(now, cx)
             }
-            State::TcpServing { listener, handle, mut sent } => {
+            State::TcpServing { listener, handle, mut sent, mut echoed } => {
                 if sent < self.config.data.len()
                     && let Ok(n) = cx.tcp_send(handle, &self.config.data[sent..])
                 {
                     sent += n;
                 }
                 let _ = cx.tcp_recv(handle, &mut self.received);
+                if self.config.echo
+                    && echoed < self.received.len()
+                    && let Ok(n) = cx.tcp_send(handle, &self.received[echoed..])
+                {
+                    echoed += n;
+                }
                 let peer_done = cx.tcp(handle).is_none_or(|s| !s.may_recv());
-                if peer_done && sent == self.config.data.len() {
+                let echo_done = !self.config.echo || echoed == self.received.len();
+                if peer_done && sent == self.config.data.len() && echo_done {
                     cx.tcp_release(handle);
                     if self.config.keep_listening {
                         self.state = State::TcpListening(listener);
@@ -375,7 +390,7 @@ impl App for Nc {
                     cx.tcp_unlisten(listener);
                     return self.finish(now);
                 }
-                self.state = State::TcpServing { listener, handle, sent };
+                self.state = State::TcpServing { listener, handle, sent, echoed };
                 AppPoll::Idle
             }
             State::Udp { socket, icmp, local_port, mut last_activity, mut answered } => {
@@ -383,6 +398,9 @@ impl App for Nc {
                 while let Some((data, from)) = cx.udp_recv(socket) {
                     last_activity = now;
                     self.received.extend_from_slice(&data);
+                    if listening && self.config.echo {
+                        let _ = cx.udp_send(socket, from, &data);
+                    }
                     if listening && !answered.contains(&from) {
                         answered.push(from);
                         self.peers.push(from);
