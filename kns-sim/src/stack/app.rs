@@ -247,9 +247,13 @@ impl AppCx<'_> {
         let Some(l) = self.core.listeners.get_mut(listener.0).and_then(Option::take) else {
             return;
         };
-        for h in l.spare.into_iter().chain(l.queue) {
+        if let Some(spare) = l.spare {
+            self.core.release(spare);
+        }
+        for h in l.queue {
+            // Reset after the next egress, like Linux closing a listener with queued peers.
             self.core.sockets.get_mut::<tcp::Socket>(h).abort();
-            self.core.release(h);
+            self.core.orphans.push(h);
         }
     }
 
