@@ -226,3 +226,47 @@ fn tcp_and_udp_over_ipv6_on_dual_stack_hosts() {
     let u = net.stack(a).app::<UdpClient>(udp6).unwrap();
     assert_eq!(u.replies()[0].1, b"dgram v6");
 }
+
+/// A user-written server that resets every connection once it has read something.
+struct Rude {
+    listener: Option<kns_sim::stack::ListenerId>,
+    conns: Vec<kns_sim::stack::TcpHandle>,
+    resets: usize,
+}
+
+impl kns_sim::stack::App for Rude {
+    fn poll(&mut self, _now: Time, cx: &mut kns_sim::stack::AppCx<'_>) -> kns_sim::stack::AppPoll {
+        let l = *self.listener.get_or_insert_with(|| cx.tcp_listen(9, 8).unwrap());
+        while let Some(h) = cx.tcp_accept(l) {
+            self.conns.push(h);
+        }
+        let mut buf = Vec::new();
+        self.conns.retain(|&h| {
+            if cx.tcp_recv(h, &mut buf).unwrap_or(0) > 0 {
+                cx.tcp_abort(h);
+                self.resets += 1;
+                false
+            } else {
+                true
+            }
+        });
+        kns_sim::stack::AppPoll::Idle
+    }
+}
+
+#[test]
+fn reset_by_peer_after_established() {
+    let (mut net, a, b) = pair();
+    let rude = net.stack_mut(b).spawn(Rude { listener: None, conns: Vec::new(), resets: 0 });
+    let mut cfg = TcpClientConfig::new(sa("10.0.0.2:9"), "hello?");
+    cfg.half_close = false;
+    let client = net.stack_mut(a).spawn(TcpClient::new(cfg));
+    assert!(net.run_until_done(Time::from_secs(10), &[(a, client)]).unwrap());
+    let c = net.stack(a).app::<TcpClient>(client).unwrap();
+    assert!(c.established());
+    assert_eq!(c.error(), Some(&ConnError::Reset));
+    assert_eq!(c.error().unwrap().to_string(), "Connection reset by peer");
+    assert_eq!(net.stack(b).app::<Rude>(rude).unwrap().resets, 1);
+    net.run_until(net.now() + Duration::from_secs(1)).unwrap();
+    assert_eq!(net.stack(b).socket_count(), 1, "the aborted socket was reaped");
+}

@@ -158,6 +158,11 @@ impl TcpConn {
                     if let Some(icmp) = self.icmp.take() {
                         cx.remove(icmp);
                     }
+                    // The connect timeout no longer applies; a peer silent this long while
+                    // data waits for its ACK is given up on (Linux's limit is ~15 minutes).
+                    if let Some(s) = cx.tcp(h) {
+                        s.set_timeout(Some(smoltcp::time::Duration::from_secs(120)));
+                    }
                 }
                 if matches!(
                     state,
