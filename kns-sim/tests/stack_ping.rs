@@ -99,3 +99,29 @@ fn ping_reports_loss_and_icmp_errors() {
         expired.output()
     );
 }
+
+#[test]
+fn ping_and_traceroute_over_ipv6() {
+    use kns_sim::stack::apps::{Traceroute, TracerouteConfig};
+    let mut net = LoopbackNet::new(Duration::from_micros(50));
+    let a = net.add(stack(1, "fd00::1/64"));
+    net.add(stack(2, "fd00::2/64"));
+    let p = net.stack_mut(a).spawn(Ping::new(PingConfig::new(ip("fd00::2"), 2)));
+    let t = net.stack_mut(a).spawn(Traceroute::new(TracerouteConfig::new(ip("fd00::2"))));
+    assert!(net.run_until_apps_done(Time::from_secs(60)).unwrap());
+    assert_eq!(
+        net.stack(a).app::<Ping>(p).unwrap().output(),
+        "PING fd00::2 (fd00::2) 56 data bytes\n\
+         64 bytes from fd00::2: icmp_seq=1 ttl=64 time=0.100 ms\n\
+         64 bytes from fd00::2: icmp_seq=2 ttl=64 time=0.100 ms\n\
+         \n\
+         --- fd00::2 ping statistics ---\n\
+         2 packets transmitted, 2 received, 0% packet loss, time 1000ms\n\
+         rtt min/avg/max/mdev = 0.100/0.100/0.100/0.000 ms\n"
+    );
+    assert_eq!(
+        net.stack(a).app::<Traceroute>(t).unwrap().output(),
+        "traceroute to fd00::2 (fd00::2), 30 hops max, 80 byte packets\n \
+         1  fd00::2  0.100 ms  0.100 ms  0.100 ms\n"
+    );
+}

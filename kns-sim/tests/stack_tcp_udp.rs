@@ -225,6 +225,15 @@ fn tcp_and_udp_over_ipv6_on_dual_stack_hosts() {
     assert_eq!(net.stack(a).app::<TcpClient>(tcp4).unwrap().received(), b"over v4");
     let u = net.stack(a).app::<UdpClient>(udp6).unwrap();
     assert_eq!(u.replies()[0].1, b"dgram v6");
+
+    // Refusals over IPv6: RST for TCP, ICMPv6 port unreachable for UDP.
+    let tcp = net.stack_mut(a).spawn(TcpClient::new(TcpClientConfig::new(sa("[fd00::2]:81"), "x")));
+    let udp = net.stack_mut(a).spawn(UdpClient::new(UdpClientConfig::new(sa("[fd00::2]:81"), "x")));
+    assert!(
+        net.run_until_done(net.now() + Duration::from_secs(10), &[(a, tcp), (a, udp)]).unwrap()
+    );
+    assert_eq!(net.stack(a).app::<TcpClient>(tcp).unwrap().error(), Some(&ConnError::Refused));
+    assert_eq!(net.stack(a).app::<UdpClient>(udp).unwrap().error(), Some(&ConnError::Refused));
 }
 
 /// A user-written server that resets every connection once it has read something.

@@ -16,8 +16,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::{raw, tcp, udp};
 use smoltcp::wire::{
-    Icmpv4Message, Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, IpListenEndpoint, IpProtocol,
-    IpVersion, Ipv4Packet, Ipv4Repr,
+    Icmpv4Message, Icmpv4Packet, Icmpv4Repr, Icmpv6Message, Icmpv6Packet, Icmpv6Repr, IpAddress,
+    IpEndpoint, IpListenEndpoint, IpProtocol, IpVersion, Ipv4Packet, Ipv4Repr, Ipv6Packet,
+    Ipv6Repr,
 };
 
 use super::StackError;
@@ -60,8 +61,9 @@ pub struct TcpHandle(pub(crate) SocketHandle);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UdpHandle(pub(crate) SocketHandle);
 
-/// An ICMPv4 socket of this stack: it sees every ICMP message the stack receives (including
-/// errors about TCP and UDP packets) and sends echo requests with a chosen TTL.
+/// An ICMP socket of this stack, for IPv4 or IPv6: it sees every ICMP message of its version
+/// the stack receives (including errors about TCP and UDP packets) and sends echo requests with
+/// a chosen TTL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IcmpHandle(pub(crate) SocketHandle);
 
@@ -119,14 +121,15 @@ pub enum IcmpKind {
         /// Sequence number.
         seq: u16,
     },
-    /// Destination unreachable with its code (0 net, 1 host, 3 port, 13 prohibited, ...).
+    /// Destination unreachable with its code (ICMPv4: 0 net, 1 host, 3 port, 13 prohibited;
+    /// ICMPv6: 0 no route, 1 prohibited, 3 address, 4 port).
     DestUnreachable {
         /// The ICMP code.
         code: u8,
         /// The datagram it is about.
         original: OriginalDatagram,
     },
-    /// Time exceeded (code 0: TTL exceeded in transit).
+    /// Time exceeded (code 0: TTL or hop limit exceeded in transit).
     TimeExceeded {
         /// The ICMP code.
         code: u8,
@@ -149,7 +152,7 @@ pub struct OriginalDatagram {
     pub src: IpAddr,
     /// Its destination address.
     pub dst: IpAddr,
-    /// Its IP protocol number (1 ICMP, 6 TCP, 17 UDP).
+    /// Its IP protocol number (1 ICMP, 6 TCP, 17 UDP, 58 ICMPv6).
     pub protocol: u8,
     /// TCP/UDP source port, or the echo identifier for ICMP.
     pub src_port: u16,
@@ -171,7 +174,8 @@ pub(crate) struct Owned {
 pub(crate) enum SocketKind {
     Tcp,
     Udp,
-    Icmp,
+    Icmp4,
+    Icmp6,
 }
 
 /// A listening port: one spare socket in LISTEN, re-armed after every packet, and a queue of
@@ -413,13 +417,29 @@ impl AppCx<'_> {
 
     /// Opens an ICMPv4 socket.
     pub fn icmp_open(&mut self) -> Result<IcmpHandle, StackError> {
-        let socket = self.core.new_icmp_socket();
+        self.open_icmp(false)
+    }
+
+    /// Opens an ICMPv6 socket.
+    pub fn icmp6_open(&mut self) -> Result<IcmpHandle, StackError> {
+        self.open_icmp(true)
+    }
+
+    /// Opens an ICMP socket of `dst`'s IP version.
+    pub fn icmp_open_for(&mut self, dst: IpAddr) -> Result<IcmpHandle, StackError> {
+        self.open_icmp(dst.is_ipv6())
+    }
+
+    fn open_icmp(&mut self, v6: bool) -> Result<IcmpHandle, StackError> {
+        let socket = self.core.new_icmp_socket(v6);
         let h = self.core.sockets.add(socket);
-        self.core.owned.insert(h, Owned { kind: SocketKind::Icmp, port: None });
+        let kind = if v6 { SocketKind::Icmp6 } else { SocketKind::Icmp4 };
+        self.core.owned.insert(h, Owned { kind, port: None });
         Ok(IcmpHandle(h))
     }
 
-    /// Sends an ICMP echo request with `ttl` to `dst`.
+    /// Sends an ICMP echo request with `ttl` (hop limit) to `dst`, which must have the socket's
+    /// IP version.
     pub fn icmp_send_echo(
         &mut self,
         h: IcmpHandle,
@@ -429,45 +449,67 @@ impl AppCx<'_> {
         data: &[u8],
         ttl: u8,
     ) -> Result<(), StackError> {
-        let IpAddr::V4(dst) = dst else {
-            return Err(StackError::Unsupported("ICMPv6 echo"));
-        };
-        check_unicast(IpAddr::V4(dst))?;
-        let src = match self.source_address(IpAddr::V4(dst)) {
-            Some(IpAddr::V4(src)) => src,
-            _ => return Err(StackError::NoSourceAddress(IpAddr::V4(dst))),
-        };
-        let icmp = Icmpv4Repr::EchoRequest { ident, seq_no: seq, data };
-        let ip = Ipv4Repr {
-            src_addr: src,
-            dst_addr: dst,
-            next_header: IpProtocol::Icmp,
-            payload_len: icmp.buffer_len(),
-            hop_limit: ttl,
-        };
-        let total = ip.buffer_len() + icmp.buffer_len();
-        if !self.core.is(h.0, SocketKind::Icmp) {
+        check_unicast(dst)?;
+        let wanted = if dst.is_ipv6() { SocketKind::Icmp6 } else { SocketKind::Icmp4 };
+        if !self.core.is(h.0, wanted) {
             return Err(StackError::NoSuchSocket);
         }
         let caps = smoltcp::phy::ChecksumCapabilities::default();
-        let s = self.core.sockets.get_mut::<raw::Socket>(h.0);
-        let buf = s.send(total).map_err(|_| StackError::SendBufferFull)?;
-        let mut packet = Ipv4Packet::new_unchecked(&mut buf[..]);
-        ip.emit(&mut packet, &caps);
-        let mut icmp_packet = Icmpv4Packet::new_unchecked(packet.payload_mut());
-        icmp.emit(&mut icmp_packet, &caps);
+        match (dst, self.source_address(dst)) {
+            (IpAddr::V4(dst), Some(IpAddr::V4(src))) => {
+                let icmp = Icmpv4Repr::EchoRequest { ident, seq_no: seq, data };
+                let ip = Ipv4Repr {
+                    src_addr: src,
+                    dst_addr: dst,
+                    next_header: IpProtocol::Icmp,
+                    payload_len: icmp.buffer_len(),
+                    hop_limit: ttl,
+                };
+                let s = self.core.sockets.get_mut::<raw::Socket>(h.0);
+                let buf = s
+                    .send(ip.buffer_len() + icmp.buffer_len())
+                    .map_err(|_| StackError::SendBufferFull)?;
+                let mut packet = Ipv4Packet::new_unchecked(&mut buf[..]);
+                ip.emit(&mut packet, &caps);
+                icmp.emit(&mut Icmpv4Packet::new_unchecked(packet.payload_mut()), &caps);
+            }
+            (IpAddr::V6(dst), Some(IpAddr::V6(src))) => {
+                let icmp = Icmpv6Repr::EchoRequest { ident, seq_no: seq, data };
+                let ip = Ipv6Repr {
+                    src_addr: src,
+                    dst_addr: dst,
+                    next_header: IpProtocol::Icmpv6,
+                    payload_len: icmp.buffer_len(),
+                    hop_limit: ttl,
+                };
+                let s = self.core.sockets.get_mut::<raw::Socket>(h.0);
+                let buf = s
+                    .send(ip.buffer_len() + icmp.buffer_len())
+                    .map_err(|_| StackError::SendBufferFull)?;
+                let mut packet = Ipv6Packet::new_unchecked(&mut buf[..]);
+                ip.emit(&mut packet);
+                let mut icmp_packet = Icmpv6Packet::new_unchecked(packet.payload_mut());
+                icmp.emit(&src, &dst, &mut icmp_packet, &caps);
+            }
+            _ => return Err(StackError::NoSourceAddress(dst)),
+        }
         Ok(())
     }
 
     /// Takes the oldest ICMP message received (malformed ones are skipped).
     pub fn icmp_recv(&mut self, h: IcmpHandle) -> Option<IcmpMessage> {
-        if !self.core.is(h.0, SocketKind::Icmp) {
+        let v6 = if self.core.is(h.0, SocketKind::Icmp4) {
+            false
+        } else if self.core.is(h.0, SocketKind::Icmp6) {
+            true
+        } else {
             return None;
-        }
+        };
         let s = self.core.sockets.get_mut::<raw::Socket>(h.0);
         while let Ok(datagram) = s.recv() {
-            if let Some(msg) = parse_icmpv4(datagram) {
-                return Some(msg);
+            let parsed = if v6 { parse_icmpv6(datagram) } else { parse_icmpv4(datagram) };
+            if parsed.is_some() {
+                return parsed;
             }
         }
         None
@@ -551,6 +593,90 @@ fn parse_original(quoted: &[u8]) -> Option<OriginalDatagram> {
         src_port,
         dst_port,
     })
+}
+
+/// Parses one IPv6 datagram carrying ICMPv6 (no extension headers) into an [`IcmpMessage`].
+pub(crate) fn parse_icmpv6(datagram: &[u8]) -> Option<IcmpMessage> {
+    if IpVersion::of_packet(datagram).ok()? != IpVersion::Ipv6 {
+        return None;
+    }
+    let ip = Ipv6Packet::new_checked(datagram).ok()?;
+    if ip.next_header() != IpProtocol::Icmpv6 {
+        return None;
+    }
+    let payload = ip.payload();
+    let icmp = Icmpv6Packet::new_checked(payload).ok()?;
+    if !icmp.verify_checksum(&ip.src_addr(), &ip.dst_addr()) {
+        return None;
+    }
+    let kind = match icmp.msg_type() {
+        Icmpv6Message::EchoReply => IcmpKind::EchoReply {
+            ident: icmp.echo_ident(),
+            seq: icmp.echo_seq_no(),
+            data: icmp.payload().to_vec(),
+        },
+        Icmpv6Message::EchoRequest => {
+            IcmpKind::EchoRequest { ident: icmp.echo_ident(), seq: icmp.echo_seq_no() }
+        }
+        Icmpv6Message::DstUnreachable => IcmpKind::DestUnreachable {
+            code: icmp.msg_code(),
+            original: parse_original6(icmp.payload())?,
+        },
+        Icmpv6Message::TimeExceeded => IcmpKind::TimeExceeded {
+            code: icmp.msg_code(),
+            original: parse_original6(icmp.payload())?,
+        },
+        other => IcmpKind::Other { icmp_type: u8::from(other), code: icmp.msg_code() },
+    };
+    Some(IcmpMessage {
+        from: IpAddr::V6(ip.src_addr()),
+        to: IpAddr::V6(ip.dst_addr()),
+        ttl: ip.hop_limit(),
+        icmp_len: payload.len(),
+        kind,
+    })
+}
+
+/// Reads a quoted IPv6 header (without extension headers) and the 8 bytes after it.
+fn parse_original6(quoted: &[u8]) -> Option<OriginalDatagram> {
+    if quoted.len() < 48 || quoted[0] >> 4 != 6 {
+        return None;
+    }
+    let ip = Ipv6Packet::new_unchecked(quoted);
+    let rest = &quoted[40..];
+    let word = |i: usize| u16::from_be_bytes([rest[i], rest[i + 1]]);
+    let protocol = u8::from(ip.next_header());
+    let (src_port, dst_port) = if protocol == 58 { (word(4), word(6)) } else { (word(0), word(2)) };
+    Some(OriginalDatagram {
+        src: IpAddr::V6(ip.src_addr()),
+        dst: IpAddr::V6(ip.dst_addr()),
+        protocol,
+        src_port,
+        dst_port,
+    })
+}
+
+impl IcmpMessage {
+    /// For an error message: its ICMP type (as numbered in its IP version), code and the
+    /// datagram it is about.
+    pub fn error(&self) -> Option<(u8, u8, OriginalDatagram)> {
+        let v6 = self.from.is_ipv6();
+        match self.kind {
+            IcmpKind::DestUnreachable { code, original } => {
+                Some((if v6 { 1 } else { 3 }, code, original))
+            }
+            IcmpKind::TimeExceeded { code, original } => {
+                Some((if v6 { 3 } else { 11 }, code, original))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this is a port unreachable (the answer of a host with nothing on a UDP port).
+    pub fn is_port_unreachable(&self) -> bool {
+        let port_code = if self.from.is_ipv6() { 4 } else { 3 };
+        matches!(self.kind, IcmpKind::DestUnreachable { code, .. } if code == port_code)
+    }
 }
 
 /// Downcasts a boxed application.

@@ -134,11 +134,16 @@ impl Core {
         )
     }
 
-    pub(crate) fn new_icmp_socket(&self) -> raw::Socket<'static> {
+    pub(crate) fn new_icmp_socket(&self, v6: bool) -> raw::Socket<'static> {
         let (slots, bytes) = (self.config.datagram_slots, self.config.icmp_buffer);
+        let (version, protocol) = if v6 {
+            (IpVersion::Ipv6, IpProtocol::Icmpv6)
+        } else {
+            (IpVersion::Ipv4, IpProtocol::Icmp)
+        };
         raw::Socket::new(
-            Some(IpVersion::Ipv4),
-            Some(IpProtocol::Icmp),
+            Some(version),
+            Some(protocol),
             raw::PacketBuffer::new(vec![raw::PacketMetadata::EMPTY; slots], vec![0; bytes]),
             raw::PacketBuffer::new(vec![raw::PacketMetadata::EMPTY; slots], vec![0; bytes]),
         )

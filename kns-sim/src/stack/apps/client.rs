@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use smoltcp::socket::tcp::State;
 
-use crate::stack::{App, AppCx, AppPoll, IcmpHandle, IcmpKind, StackError, TcpHandle, UdpHandle};
+use crate::stack::{App, AppCx, AppPoll, IcmpHandle, StackError, TcpHandle, UdpHandle};
 use crate::time::Time;
 
 /// Why a connection or exchange failed, worded like the Linux errno.
@@ -22,7 +22,8 @@ pub enum ConnError {
     Unreachable {
         /// The router or host that reported it.
         from: IpAddr,
-        /// ICMP type (3 unreachable, 11 time exceeded).
+        /// ICMP type as numbered in the error's IP version (ICMPv4: 3 unreachable, 11 time
+        /// exceeded; ICMPv6: 1 unreachable, 3 time exceeded).
         icmp_type: u8,
         /// ICMP code.
         code: u8,
@@ -38,10 +39,14 @@ impl fmt::Display for ConnError {
         match self {
             ConnError::Refused => f.write_str("Connection refused"),
             ConnError::TimedOut => f.write_str("Connection timed out"),
-            ConnError::Unreachable { icmp_type: 3, code: 0 | 6 | 9 | 11, .. } => {
-                f.write_str("Network is unreachable")
+            ConnError::Unreachable { from, icmp_type, code } => {
+                let network = if from.is_ipv6() {
+                    *icmp_type == 1 && *code == 0
+                } else {
+                    *icmp_type == 3 && matches!(code, 0 | 6 | 9 | 11)
+                };
+                f.write_str(if network { "Network is unreachable" } else { "No route to host" })
             }
-            ConnError::Unreachable { .. } => f.write_str("No route to host"),
             ConnError::Reset => f.write_str("Connection reset by peer"),
             ConnError::Local(e) => write!(f, "{e}"),
         }
@@ -206,9 +211,7 @@ impl TcpConn {
         }
         self.handle = Some(h);
         // Watching ICMP is best effort: without it only RST and timeouts are seen.
-        if self.remote.is_ipv4() {
-            self.icmp = cx.icmp_open().ok();
-        }
+        self.icmp = cx.icmp_open_for(self.remote.ip()).ok();
         Ok(h)
     }
 
@@ -216,17 +219,15 @@ impl TcpConn {
         let icmp = self.icmp?;
         let local_port = self.local_port?;
         while let Some(msg) = cx.icmp_recv(icmp) {
-            let (icmp_type, code, original) = match msg.kind {
-                IcmpKind::DestUnreachable { code, original } => (3, code, original),
-                IcmpKind::TimeExceeded { code, original } => (11, code, original),
-                _ => continue,
+            let Some((icmp_type, code, original)) = msg.error() else {
+                continue;
             };
             if original.protocol == 6
                 && original.src_port == local_port
                 && original.dst == self.remote.ip()
                 && original.dst_port == self.remote.port()
             {
-                return Some(if icmp_type == 3 && code == 3 {
+                return Some(if msg.is_port_unreachable() {
                     ConnError::Refused
                 } else {
                     ConnError::Unreachable { from: msg.from, icmp_type, code }
@@ -455,9 +456,7 @@ impl UdpClient {
         let socket = cx.udp_bind(0)?;
         self.socket = Some(socket);
         self.local_port = cx.udp_local_port(socket);
-        if self.config.remote.is_ipv4() {
-            self.icmp = cx.icmp_open().ok();
-        }
+        self.icmp = cx.icmp_open_for(self.config.remote.ip()).ok();
         cx.udp_send(socket, self.config.remote, &self.config.data)?;
         self.sent_at = Some(now);
         Ok(())
@@ -491,16 +490,14 @@ impl App for UdpClient {
         }
         if let (Some(icmp), Some(port)) = (self.icmp, self.local_port) {
             while let Some(msg) = cx.icmp_recv(icmp) {
-                let (icmp_type, code, original) = match msg.kind {
-                    IcmpKind::DestUnreachable { code, original } => (3, code, original),
-                    IcmpKind::TimeExceeded { code, original } => (11, code, original),
-                    _ => continue,
+                let Some((icmp_type, code, original)) = msg.error() else {
+                    continue;
                 };
                 if original.protocol == 17
                     && original.src_port == port
                     && original.dst == self.config.remote.ip()
                 {
-                    self.error = Some(if icmp_type == 3 && code == 3 {
+                    self.error = Some(if msg.is_port_unreachable() {
                         ConnError::Refused
                     } else {
                         ConnError::Unreachable { from: msg.from, icmp_type, code }

@@ -6,7 +6,10 @@
 
 mod ping;
 
-pub use ping::{Ping, PingConfig, PingReply, format_rtt, time_exceeded_text, unreachable_text};
+pub use ping::{
+    Ping, PingConfig, PingReply, format_rtt, time_exceeded_text, time_exceeded_text_v6,
+    unreachable_text, unreachable_text_v6,
+};
 mod client;
 mod echo;
 

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::client::{ConnError, ConnStatus, TcpConn};
-use crate::stack::{App, AppCx, AppPoll, IcmpHandle, IcmpKind, ListenerId, TcpHandle, UdpHandle};
+use crate::stack::{App, AppCx, AppPoll, IcmpHandle, ListenerId, TcpHandle, UdpHandle};
 use crate::time::Time;
 
 /// Which way `nc` goes.
@@ -188,7 +188,7 @@ impl Nc {
                     Ok(s) => s,
                     Err(e) => return self.fail(now, e.to_string()),
                 };
-                let icmp = if remote.is_ipv4() { cx.icmp_open().ok() } else { None };
+                let icmp = cx.icmp_open_for(remote.ip()).ok();
                 let local_port = cx.udp_local_port(socket).unwrap_or(0);
                 if let Err(e) = cx.udp_send(socket, remote, &self.config.data) {
                     cx.remove(socket);
@@ -412,7 +412,8 @@ impl App for Nc {
                 }
                 if let (Some(icmp), NcMode::Connect(remote)) = (icmp, self.config.mode) {
                     while let Some(msg) = cx.icmp_recv(icmp) {
-                        if let IcmpKind::DestUnreachable { code: 3, original } = msg.kind
+                        if let Some((_, _, original)) = msg.error()
+                            && msg.is_port_unreachable()
                             && original.protocol == 17
                             && original.src_port == local_port
                             && original.dst == remote.ip()

@@ -119,23 +119,24 @@ impl Ping {
 
     fn start(&mut self, now: Time, cx: &mut AppCx<'_>) -> Result<IcmpHandle, String> {
         let c = &self.config;
-        let _ = writeln!(
-            self.output,
-            "PING {dst} ({dst}) {size}({total}) bytes of data.",
-            dst = c.dst,
-            size = c.size,
-            total = c.size + 28
-        );
-        if !matches!(c.dst, IpAddr::V4(_)) {
-            return Err("ping: IPv6 is not supported by this stack".to_owned());
-        }
+        let _ = match c.dst {
+            IpAddr::V4(dst) => writeln!(
+                self.output,
+                "PING {dst} ({dst}) {size}({total}) bytes of data.",
+                size = c.size,
+                total = c.size + 28
+            ),
+            IpAddr::V6(dst) => {
+                writeln!(self.output, "PING {dst} ({dst}) {size} data bytes", size = c.size)
+            }
+        };
         if cx.source_address(c.dst).is_none() {
             return Err("ping: connect: Network is unreachable".to_owned());
         }
         self.ident = cx.next_icmp_ident();
         self.started = Some(now);
         self.next_send = now;
-        cx.icmp_open().map_err(|e| format!("ping: socket: {e}"))
+        cx.icmp_open_for(c.dst).map_err(|e| format!("ping: socket: {e}"))
     }
 
     fn receive(&mut self, now: Time, cx: &mut AppCx<'_>, socket: IcmpHandle) {
@@ -163,7 +164,7 @@ impl Ping {
                 }
                 IcmpKind::DestUnreachable { code, original }
                 | IcmpKind::TimeExceeded { code, original }
-                    if original.protocol == 1
+                    if original.protocol == if self.config.dst.is_ipv6() { 58 } else { 1 }
                         && original.src_port == self.ident
                         && original.dst == self.config.dst =>
                 {
@@ -171,9 +172,11 @@ impl Ping {
                     if !self.sent_at.contains_key(&seq) || self.errors.contains_key(&seq) {
                         continue;
                     }
-                    let text = match msg.kind {
-                        IcmpKind::TimeExceeded { .. } => time_exceeded_text(code),
-                        _ => unreachable_text(code),
+                    let text = match (msg.kind, msg.from.is_ipv6()) {
+                        (IcmpKind::TimeExceeded { .. }, false) => time_exceeded_text(code),
+                        (_, false) => unreachable_text(code),
+                        (IcmpKind::TimeExceeded { .. }, true) => time_exceeded_text_v6(code),
+                        (_, true) => unreachable_text_v6(code),
                     };
                     let _ = writeln!(self.output, "From {} icmp_seq={seq} {text}", msg.from);
                     self.errors.insert(seq, text);
@@ -378,6 +381,28 @@ pub fn time_exceeded_text(code: u8) -> String {
         0 => "Time to live exceeded".to_owned(),
         1 => "Frag reassembly time exceeded".to_owned(),
         other => format!("Time exceeded, Bad Code: {other}"),
+    }
+}
+
+/// iputils' wording for ICMPv6 destination unreachable codes.
+pub fn unreachable_text_v6(code: u8) -> String {
+    let why = match code {
+        0 => "No route",
+        1 => "Administratively prohibited",
+        2 => "Beyond scope of source address",
+        3 => "Address unreachable",
+        4 => "Port unreachable",
+        other => return format!("Destination unreachable: Unknown code {other}"),
+    };
+    format!("Destination unreachable: {why}")
+}
+
+/// iputils' wording for ICMPv6 time exceeded codes.
+pub fn time_exceeded_text_v6(code: u8) -> String {
+    match code {
+        0 => "Time exceeded: Hop limit".to_owned(),
+        1 => "Time exceeded: Defragmentation failure".to_owned(),
+        other => format!("Time exceeded: code {other}"),
     }
 }
 

@@ -21,7 +21,7 @@ pub struct TracerouteConfig {
     pub wait: Duration,
     /// The first destination port; each probe uses the next (`-p`, default 33434).
     pub first_port: u16,
-    /// The whole probe's size, IP header included (default 60).
+    /// The whole probe's size, IP header included (default 60 for IPv4, 80 for IPv6).
     pub packet_len: usize,
 }
 
@@ -34,7 +34,7 @@ impl TracerouteConfig {
             probes: 3,
             wait: Duration::from_secs(5),
             first_port: 33434,
-            packet_len: 60,
+            packet_len: if dst.is_ipv6() { 80 } else { 60 },
         }
     }
 }
@@ -138,14 +138,11 @@ impl Traceroute {
             c.packet_len,
             dst = c.dst
         );
-        if !c.dst.is_ipv4() {
-            return Err("traceroute: IPv6 is not supported by this stack".to_owned());
-        }
         if cx.source_address(c.dst).is_none() {
             return Err("connect: Network is unreachable".to_owned());
         }
         let udp = cx.udp_bind(0).map_err(|e| format!("traceroute: {e}"))?;
-        let icmp = cx.icmp_open().map_err(|e| format!("traceroute: {e}"))?;
+        let icmp = cx.icmp_open_for(c.dst).map_err(|e| format!("traceroute: {e}"))?;
         let port = cx.udp_local_port(udp).unwrap_or(0);
         self.socket = Some((udp, icmp, port));
         Ok(())
@@ -157,28 +154,8 @@ impl Traceroute {
             let Some((port, sent_at)) = self.waiting else {
                 continue;
             };
-            let (original, note) = match msg.kind {
-                IcmpKind::TimeExceeded { original, .. } => (original, None),
-                IcmpKind::DestUnreachable { original, code } => {
-                    let note = match code {
-                        3 => None,
-                        0 => Some("!N"),
-                        1 => Some("!H"),
-                        2 => Some("!P"),
-                        4 => Some("!F"),
-                        5 => Some("!S"),
-                        9 | 10 | 13 => Some("!X"),
-                        _ => Some("!U"),
-                    };
-                    if code == 3 && msg.from == self.config.dst {
-                        self.reached = true;
-                    }
-                    if note.is_some() {
-                        self.stop = true;
-                    }
-                    (original, note)
-                }
-                _ => continue,
+            let Some((_, code, original)) = msg.error() else {
+                continue;
             };
             if original.protocol != 17
                 || original.src_port != local_port
@@ -186,6 +163,19 @@ impl Traceroute {
                 || original.dst != self.config.dst
             {
                 continue;
+            }
+            let note = match msg.kind {
+                IcmpKind::DestUnreachable { .. } if msg.is_port_unreachable() => None,
+                IcmpKind::DestUnreachable { .. } => {
+                    Some(unreachable_mark(code, msg.from.is_ipv6()))
+                }
+                _ => None,
+            };
+            if msg.is_port_unreachable() && msg.from == self.config.dst {
+                self.reached = true;
+            }
+            if note.is_some() {
+                self.stop = true;
             }
             self.current.push(Probe::Reply {
                 from: msg.from,
@@ -216,6 +206,19 @@ impl Traceroute {
             }
         }
         let _ = writeln!(self.output, "{line}");
+    }
+}
+
+/// traceroute's mark for an unreachable other than port unreachable.
+fn unreachable_mark(code: u8, v6: bool) -> &'static str {
+    match (v6, code) {
+        (false, 0) | (true, 0) => "!N",
+        (false, 1) | (true, 3) => "!H",
+        (false, 2) => "!P",
+        (false, 4) => "!F",
+        (false, 5) | (true, 2) => "!S",
+        (false, 9 | 10 | 13) | (true, 1 | 5 | 6) => "!X",
+        _ => "!U",
     }
 }
 
@@ -261,7 +264,8 @@ impl App for Traceroute {
             let port = self.next_port;
             self.next_port = self.next_port.wrapping_add(1);
             cx.udp_set_hop_limit(udp, Some(self.ttl));
-            let data = vec![0x40u8; self.config.packet_len.saturating_sub(28)];
+            let headers = if self.config.dst.is_ipv6() { 48 } else { 28 };
+            let data = vec![0x40u8; self.config.packet_len.saturating_sub(headers)];
             let to = SocketAddr::new(self.config.dst, port);
             if cx.udp_send(udp, to, &data).is_err() {
                 self.current.push(Probe::Timeout);
