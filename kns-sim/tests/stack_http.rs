@@ -136,3 +136,30 @@ fn a_hundred_concurrent_clients_on_one_server() {
     assert_eq!(net.stack(a).socket_count(), 0);
     assert_eq!(net.stack(b).socket_count(), 1);
 }
+
+#[test]
+fn server_keeps_connections_alive_and_answers_pipelined_requests() {
+    use kns_sim::stack::apps::{TcpClient, TcpClientConfig};
+    let (mut net, a, b) = pair();
+    let server = net.stack_mut(b).spawn(HttpServer::new(80, |req| {
+        HttpResponse::ok(format!("{} {}\n", req.method, req.target))
+    }));
+    let requests = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n\
+                    HEAD /b HTTP/1.1\r\nHost: x\r\n\r\n\
+                    POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi";
+    let mut cfg = TcpClientConfig::new("10.0.0.2:80".parse().unwrap(), requests);
+    cfg.half_close = false;
+    let client = net.stack_mut(a).spawn(TcpClient::new(cfg));
+    assert!(net.run_until_done(Time::from_secs(10), &[(a, client)]).unwrap());
+    let c = net.stack(a).app::<TcpClient>(client).unwrap();
+    assert_eq!(c.error(), None);
+    assert!(c.conn().peer_closed(), "the server closed after `Connection: close`");
+    assert_eq!(
+        String::from_utf8_lossy(c.received()),
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 7\r\n\r\nGET /a\n\
+         HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n\r\n\
+         HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\nConnection: close\r\n\r\nPOST /c\n"
+    );
+    let s = net.stack(b).app::<HttpServer>(server).unwrap();
+    assert_eq!((s.accepted(), s.requests()), (1, 3));
+}

@@ -8,8 +8,9 @@
 //!
 //! [`SmolStack`] is the implementation: one smoltcp `Interface` per namespace with its own small
 //! socket set, a default route that hands every destination to kns, kns-allocated ephemeral
-//! ports ([`ports`]), and sans-I/O applications ([`App`], driven through [`AppCx`]). Built-in
-//! applications (ping, traceroute, nc, curl, echo and HTTP servers) live in [`apps`];
+//! ports ([`ports`]), and sans-I/O applications ([`App`], driven through [`AppCx`]). IPv4 and
+//! IPv6 are both handled (TCP, UDP, ICMP and ICMPv6). Built-in applications (ping, traceroute,
+//! nc, curl, echo and HTTP servers, a bulk source and sink) live in [`apps`];
 //! [`testnet::LoopbackNet`] wires stacks together directly (no kns IP layer) for tests and
 //! experiments.
 //!
