@@ -228,3 +228,42 @@ fn nc_listeners_can_echo() {
         clients.iter().map(|&c| net.stack(a).app::<Nc>(c).unwrap().output()).collect();
     assert_eq!(outputs, ["first\n", "second\n", "third\n"]);
 }
+
+#[test]
+fn tools_report_transcripts_and_success_uniformly() {
+    use kns_sim::stack::apps::{
+        HttpClient, HttpClientConfig, HttpServer, Ping, PingConfig, TcpClient, TcpClientConfig,
+        Tool, UdpClient, UdpClientConfig,
+    };
+    let mut net = LoopbackNet::new(Duration::from_micros(50));
+    let a = net.add(stack(1, "10.0.0.1/24"));
+    let b = net.add(stack(2, "10.0.0.2/24"));
+    net.stack_mut(b).spawn(HttpServer::fixed(80, "page\n"));
+    net.stack_mut(b).spawn(UdpEcho::new(7));
+    let ping_ok =
+        net.stack_mut(a).spawn(Ping::new(PingConfig::new("10.0.0.2".parse().unwrap(), 1)));
+    let mut lost = PingConfig::new("10.0.0.9".parse().unwrap(), 1);
+    lost.timeout = Duration::from_secs(1);
+    let ping_lost = net.stack_mut(a).spawn(Ping::new(lost));
+    let curl = net.stack_mut(a).spawn(HttpClient::new(HttpClientConfig::get("http://10.0.0.2/")));
+    let tcp_refused =
+        net.stack_mut(a).spawn(TcpClient::new(TcpClientConfig::new(sa("10.0.0.2:1"), "x")));
+    let udp = net.stack_mut(a).spawn(UdpClient::new(UdpClientConfig::new(sa("10.0.0.2:7"), "u\n")));
+    let all = [ping_ok, ping_lost, curl, tcp_refused, udp].map(|id| (a, id));
+    assert!(net.run_until_done(Time::from_secs(30), &all).unwrap());
+    let s = net.stack(a);
+    let tools: Vec<&dyn Tool> = vec![
+        s.app::<Ping>(ping_ok).unwrap(),
+        s.app::<Ping>(ping_lost).unwrap(),
+        s.app::<HttpClient>(curl).unwrap(),
+        s.app::<TcpClient>(tcp_refused).unwrap(),
+        s.app::<UdpClient>(udp).unwrap(),
+    ];
+    let ok: Vec<bool> = tools.iter().map(|t| t.succeeded()).collect();
+    assert_eq!(ok, [true, false, true, false, true]);
+    assert!(tools.iter().all(|t| t.is_finished()));
+    assert_eq!(tools[2].transcript(), "page\n");
+    assert_eq!(tools[3].transcript(), "Connection refused\n");
+    assert_eq!(tools[4].transcript(), "u\n");
+    assert!(tools[1].transcript().contains("1 packets transmitted, 0 received, 100% packet loss"));
+}

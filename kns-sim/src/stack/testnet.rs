@@ -180,12 +180,12 @@ impl LoopbackNet {
         self.now
     }
 
-    /// Stack `i`.
+    /// Stack `i` (an index [`LoopbackNet::add`] returned; panics otherwise).
     pub fn stack(&self, i: usize) -> &SmolStack {
         &self.stacks[i]
     }
 
-    /// Stack `i`, mutably.
+    /// Stack `i`, mutably (an index [`LoopbackNet::add`] returned; panics otherwise).
     pub fn stack_mut(&mut self, i: usize) -> &mut SmolStack {
         &mut self.stacks[i]
     }
