@@ -279,3 +279,23 @@ fn reset_by_peer_after_established() {
     net.run_until(net.now() + Duration::from_secs(1)).unwrap();
     assert_eq!(net.stack(b).socket_count(), 1, "the aborted socket was reaped");
 }
+
+#[test]
+fn a_handshake_whose_peer_vanished_leaves_the_backlog() {
+    let (mut net, a, b) = pair();
+    let server = net.stack_mut(b).spawn(TcpEcho::new(7));
+    // The client's first SYN gets through; everything after it, both ways, is lost.
+    let mut first = true;
+    net.set_drop_rule(move |_, _| !std::mem::replace(&mut first, false));
+    let mut cfg = TcpClientConfig::new(sa("10.0.0.2:7"), "x");
+    cfg.connect_timeout = Duration::from_secs(2);
+    let client = net.stack_mut(a).spawn(TcpClient::new(cfg));
+    assert!(net.run_until_done(Time::from_secs(10), &[(a, client)]).unwrap());
+    assert_eq!(net.stack(a).app::<TcpClient>(client).unwrap().error(), Some(&ConnError::TimedOut));
+    assert_eq!(net.stack(b).socket_count(), 2, "listener and the half-open connection");
+    net.run_until(Time::from_secs(59)).unwrap();
+    assert_eq!(net.stack(b).socket_count(), 2);
+    net.run_until(Time::from_secs(61)).unwrap();
+    assert_eq!(net.stack(b).socket_count(), 1, "the half-open connection timed out");
+    assert_eq!(net.stack(b).app::<TcpEcho>(server).unwrap().accepted(), 0);
+}

@@ -171,6 +171,9 @@ impl Core {
         }
         let mut socket = self.new_tcp_socket();
         socket.listen(listener.port).map_err(|_| super::StackError::PortZero)?;
+        // A handshake whose peer vanished must not hold a backlog slot forever, nor an
+        // accepted connection whose peer stopped acknowledging.
+        socket.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
         let h = self.sockets.add(socket);
         self.ports.acquire(Transport::Tcp, listener.port);
         self.owned.insert(
