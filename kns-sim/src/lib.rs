@@ -6,10 +6,13 @@
 
 pub mod cmd;
 pub mod drop;
+pub mod engine;
+pub mod net;
 pub mod netfilter;
 pub mod stack;
 pub mod time;
 pub mod wire;
 
 pub use drop::DropReason;
+pub use net::Sim;
 pub use time::Time;
