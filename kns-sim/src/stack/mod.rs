@@ -1,10 +1,29 @@
 //! The socket layer of an endpoint namespace.
 //!
-//! CONTRACT (being implemented): a namespace's IP layer (routing, ARP, netfilter) is kns's own;
+//! A namespace's IP layer (routing, ARP, netfilter) is kns's own;
 //! the TCP/UDP/ICMP sockets above it belong to an [`IpStack`], normally a smoltcp interface
 //! with `Medium::Ip`. The engine hands the stack every packet addressed to the namespace (after
 //! INPUT), collects what it transmits (before OUTPUT and routing), and polls it again at the
 //! time it asks for, so virtual time jumps from event to event instead of ticking.
+
+//!
+//! [`SmolStack`] is the implementation: one smoltcp `Interface` per namespace with its own small
+//! socket set, kns-allocated ephemeral ports ([`ports`]), and sans-I/O applications ([`App`],
+//! driven through [`AppCx`]). Built-in applications live in [`apps`]; [`testnet::LoopbackNet`]
+//! wires stacks together directly (no kns IP layer) for tests and experiments.
+
+mod app;
+pub mod apps;
+mod device;
+pub mod ports;
+mod smol;
+pub mod testnet;
+
+pub use app::{
+    App, AppCx, AppId, AppPoll, IcmpHandle, IcmpKind, IcmpMessage, ListenerId, OriginalDatagram,
+    TcpHandle, UdpHandle,
+};
+pub use smol::{MAX_ADDRESSES, SmolStack, StackConfig, StackError};
 
 use crate::time::Time;
 
