@@ -5,6 +5,7 @@
 //! no files: captures and traces are written to whatever `io::Write` the caller hands in.
 
 pub mod cmd;
+pub mod conntrack;
 pub mod drop;
 pub mod engine;
 pub mod net;
