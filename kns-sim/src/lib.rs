@@ -9,6 +9,7 @@ pub mod conntrack;
 pub mod drop;
 pub mod engine;
 pub mod net;
+pub mod script;
 pub mod netfilter;
 pub mod stack;
 pub mod time;
