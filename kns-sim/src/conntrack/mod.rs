@@ -281,9 +281,9 @@ impl Conntrack {
 
     /// Whether `tuple` is in use by a live connection (NAT port selection asks this).
     pub fn in_use(&self, now: Time, tuple: &Tuple) -> bool {
-        self.index.get(tuple).is_some_and(|k| {
-            self.slots[k.slot as usize].as_ref().is_some_and(|e| e.expires > now)
-        })
+        self.index
+            .get(tuple)
+            .is_some_and(|k| self.slots[k.slot as usize].as_ref().is_some_and(|e| e.expires > now))
     }
 
     /// Creates an unconfirmed connection for a first packet with tuple `orig`. When the table is
@@ -467,12 +467,8 @@ impl Conntrack {
 
     /// Live, confirmed connections in creation order.
     pub fn entries(&self, now: Time) -> Vec<&Entry> {
-        let mut list: Vec<&Entry> = self
-            .slots
-            .iter()
-            .flatten()
-            .filter(|e| e.confirmed && e.expires > now)
-            .collect();
+        let mut list: Vec<&Entry> =
+            self.slots.iter().flatten().filter(|e| e.confirmed && e.expires > now).collect();
         list.sort_by_key(|e| e.seq);
         list
     }
@@ -678,8 +674,20 @@ mod tests {
         assert_eq!(ct.get(id).unwrap().tcp, Some(TcpState::Close));
         assert_eq!(ct.get(id).unwrap().expires, Time::from_secs(10));
 
-        let q = summary([1, 1, 1, 1], 5000, [2, 2, 2, 2], 53, L4Summary::Udp { src_port: 5000, dst_port: 53 });
-        let r = summary([2, 2, 2, 2], 53, [1, 1, 1, 1], 5000, L4Summary::Udp { src_port: 53, dst_port: 5000 });
+        let q = summary(
+            [1, 1, 1, 1],
+            5000,
+            [2, 2, 2, 2],
+            53,
+            L4Summary::Udp { src_port: 5000, dst_port: 53 },
+        );
+        let r = summary(
+            [2, 2, 2, 2],
+            53,
+            [1, 1, 1, 1],
+            5000,
+            L4Summary::Udp { src_port: 53, dst_port: 5000 },
+        );
         let u = ct.create(Time::ZERO, &q).unwrap();
         ct.observe(Time::ZERO, u, Direction::Original, &q);
         assert_eq!(ct.get(u).unwrap().expires, Time::from_secs(30));
@@ -694,7 +702,15 @@ mod tests {
     fn full_table_evicts_unassured_then_refuses() {
         let config = ConntrackConfig { max_entries: 2, ..ConntrackConfig::default() };
         let mut ct = Conntrack::new(config);
-        let mk = |port| summary([1, 1, 1, 1], port, [2, 2, 2, 2], 53, L4Summary::Udp { src_port: port, dst_port: 53 });
+        let mk = |port| {
+            summary(
+                [1, 1, 1, 1],
+                port,
+                [2, 2, 2, 2],
+                53,
+                L4Summary::Udp { src_port: port, dst_port: 53 },
+            )
+        };
         let first = ct.create(Time::ZERO, &mk(1)).unwrap();
         let second = ct.create(Time::ZERO, &mk(2)).unwrap();
         for id in [first, second] {

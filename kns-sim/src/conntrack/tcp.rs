@@ -47,7 +47,11 @@ impl TcpState {
             Close if dir == Direction::Original && flags.syn && !flags.ack => SynSent,
             TimeWait | Close => self,
             _ if fin_seen[0] && fin_seen[1] => {
-                if flags.ack && !flags.fin && self == LastAck { TimeWait } else { LastAck }
+                if flags.ack && !flags.fin && self == LastAck {
+                    TimeWait
+                } else {
+                    LastAck
+                }
             }
             _ if fin_seen[0] || fin_seen[1] => {
                 let from_closer = fin_seen[dir_index(dir)];

@@ -194,8 +194,13 @@ mod tests {
     };
 
     fn ip(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProtocol, len: usize) -> (Ipv4Repr, Vec<u8>) {
-        let repr =
-            Ipv4Repr { src_addr: src, dst_addr: dst, next_header: proto, payload_len: len, hop_limit: 64 };
+        let repr = Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: proto,
+            payload_len: len,
+            hop_limit: 64,
+        };
         let mut buf = vec![0u8; repr.buffer_len() + len];
         repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf), &ChecksumCapabilities::default());
         (repr, buf)
@@ -298,6 +303,9 @@ mod tests {
         data[2] = 0xff;
         data[3] = 0x01;
         assert_eq!(csum_adjust(sum, &old, &data[2..4]), full(&data));
-        assert_eq!(rewrite_ipv4(&mut [0u8; 10], End::Src, Ipv4Addr::LOCALHOST, None), Err(RewriteError::Ip));
+        assert_eq!(
+            rewrite_ipv4(&mut [0u8; 10], End::Src, Ipv4Addr::LOCALHOST, None),
+            Err(RewriteError::Ip)
+        );
     }
 }
