@@ -25,3 +25,6 @@ mod traceroute;
 
 pub use nc::{Nc, NcConfig, NcMode};
 pub use traceroute::{Hop, Probe, Traceroute, TracerouteConfig};
+mod bulk;
+
+pub use bulk::{TcpSink, TcpSource};
