@@ -69,7 +69,8 @@ pub fn net(path: &Path, format: NetFormat, seed: u64) -> (String, Result<(), Cli
 /// The script as a terminal session: comments as written, each command after `$ `, then its
 /// output; a failed probe is marked so that it stands out.
 pub fn transcript(script: &str, report: &ScriptReport) -> String {
-    let by_line: BTreeMap<usize, &StepResult> = report.results.iter().map(|r| (r.line, r)).collect();
+    let by_line: BTreeMap<usize, &StepResult> =
+        report.results.iter().map(|r| (r.line, r)).collect();
     let last = report.error.as_ref().map(|e| e.line).unwrap_or(usize::MAX);
     let mut out = String::new();
     for (i, line) in script.lines().enumerate() {

@@ -198,7 +198,12 @@ impl ScriptRunner {
     /// The address to probe; a name that is not an address fails as the real tools do.
     fn target(tool: &str, target: &str) -> Result<IpAddr, (bool, String)> {
         target.parse().map_err(|_| {
-            (false, format!("{tool}: {target}: Name or service not known (kns resolves no names here)\n"))
+            (
+                false,
+                format!(
+                    "{tool}: {target}: Name or service not known (kns resolves no names here)\n"
+                ),
+            )
         })
     }
 
@@ -314,8 +319,7 @@ impl ScriptRunner {
         config.max_time = max_time;
         config.connect_timeout = config.connect_timeout.min(max_time);
         let budget = max_time + PROBE_SLACK;
-        let id =
-            self.run_app(ns, HttpClient::new(config), budget, |c| c.finished_at().is_some());
+        let id = self.run_app(ns, HttpClient::new(config), budget, |c| c.finished_at().is_some());
         let c = self.app::<HttpClient>(ns, id);
         Ok((c.exit_code() == Some(0), c.output().to_string()))
     }
