@@ -48,7 +48,10 @@ fn ping_over_a_veth_pair() {
     // 2 ARP + 3 requests + 3 replies.
     assert_eq!(c.sent, 8, "{c}");
     assert_eq!(c.delivered, 8, "{c}");
-    // The recorder saw its addresses.
+    // The recorder knows the addresses of the up interfaces (lo is down in a new namespace).
+    let addrs = sim.stack_mut::<Recorder>(red).unwrap().addrs.clone();
+    assert_eq!(addrs, vec!["10.0.0.1/24".parse::<ipnet::IpNet>().unwrap()]);
+    run(&mut sim, "ip -n red link set lo up");
     assert_eq!(sim.stack_mut::<Recorder>(red).unwrap().addrs.len(), 2);
 }
 
@@ -113,6 +116,13 @@ fn three_namespaces_on_a_bridge() {
     let fdb = run(&mut sim, "bridge fdb show");
     assert_eq!(fdb.lines().count(), 2, "{fdb}");
     assert!(fdb.contains("dev veth-a master br0") && fdb.contains("dev veth-c master br0"));
+    // With br_netfilter on, bridged IPv4 frames also cross the hooks (which accept here).
+    assert_eq!(
+        run(&mut sim, "sysctl -w net.bridge.bridge-nf-call-iptables=1"),
+        "net.bridge.bridge-nf-call-iptables = 1"
+    );
+    ping(&mut sim, "a", "10.0.0.1", "10.0.0.3", 1);
+    assert_eq!(replies(&mut sim, "a", "10.0.0.3"), 3);
     // The bridge's own address is the gateway.
     ping(&mut sim, "a", "10.0.0.1", "10.0.0.254", 1);
     assert_eq!(replies(&mut sim, "a", "10.0.0.254"), 1);
@@ -557,4 +567,21 @@ fn a_forwarding_loop_hits_the_event_limit_or_ttl() {
     sim.run_until_idle(100_000).unwrap();
     assert_eq!(sim.total_drops().get(&DropReason::TtlExceeded), Some(&1));
     assert!(sim.conservation().holds());
+}
+
+#[test]
+fn a_point_to_point_link_delays_by_its_latency() {
+    let mut sim = Sim::new(12);
+    let n1 = sim.netns_add("node1").unwrap();
+    let n2 = sim.netns_add("node2").unwrap();
+    let wan = LinkParams { latency: Duration::from_millis(5), ..LinkParams::default() };
+    sim.link_connect(n1, "wan0", n2, "wan0", wan).unwrap();
+    sim.addr_add(n1, "wan0", "192.0.2.1/30".parse().unwrap()).unwrap();
+    sim.addr_add(n2, "wan0", "192.0.2.2/30".parse().unwrap()).unwrap();
+    sim.attach_stack(n1, Recorder::default());
+    ping(&mut sim, "node1", "192.0.2.1", "192.0.2.2", 2);
+    let times: Vec<Time> =
+        sim.stack_mut::<Recorder>(n1).unwrap().received.iter().map(|(t, _)| *t).collect();
+    // The first round trip includes the ARP exchange.
+    assert_eq!(times, vec![Time::from_millis(20), Time::from_millis(1010)]);
 }

@@ -122,6 +122,7 @@ impl Sim {
         for id in ids {
             self.destroy_iface(id);
         }
+        self.ns_by_name.remove(name);
         let n = &mut self.namespaces[ns.0 as usize];
         n.alive = false;
         n.stack = None;
@@ -431,6 +432,9 @@ impl Sim {
     }
 
     pub(crate) fn addrs_changed(&mut self, ns: NetnsId) {
+        if self.namespaces[ns.0 as usize].stack.is_none() {
+            return;
+        }
         let addrs: Vec<IpNet> = self.namespaces[ns.0 as usize]
             .ifaces
             .values()

@@ -70,11 +70,13 @@ impl Sim {
         if self.tracing() {
             self.tr(ns, dev, frame.id, TraceWhat::Drop { reason: reason.clone() }, &frame.buf);
         }
+        tracing::debug!(target: "kns::drop", frame = frame.id, ns = ns.0, reason = %reason, "drop");
         self.counters.dropped += 1;
         *self.namespaces[ns.0 as usize].drops.entry(reason).or_insert(0) += 1;
     }
 
     fn delivered(&mut self, ns: NetnsId, dev: Option<IfaceId>, frame: &Frame, to: &'static str) {
+        tracing::trace!(target: "kns::hop", frame = frame.id, ns = ns.0, to, "deliver");
         self.counters.delivered += 1;
         if self.tracing() {
             self.tr(ns, dev, frame.id, TraceWhat::Deliver(to.to_string()), &frame.buf);
@@ -91,6 +93,7 @@ impl Sim {
             return self.drop_frame(ns, Some(iface), frame, DropReason::InterfaceDown);
         }
         let master = ifc.master;
+        tracing::trace!(target: "kns::hop", frame = frame.id, ns = ns.0, iface = iface.0, "rx");
         self.cap(iface, &frame.buf);
         self.tr(ns, Some(iface), frame.id, TraceWhat::Rx, &frame.buf);
         match master {
@@ -125,6 +128,7 @@ impl Sim {
         if !ifc.alive || !ifc.up {
             return self.drop_frame(ns, Some(iface), frame, DropReason::InterfaceDown);
         }
+        tracing::trace!(target: "kns::hop", frame = frame.id, ns = ns.0, iface = iface.0, "tx");
         self.cap(iface, &frame.buf);
         self.tr(ns, Some(iface), frame.id, TraceWhat::Tx, &frame.buf);
         match &self.ifaces[iface.0 as usize].kind {
@@ -530,12 +534,22 @@ impl Sim {
                 if n.pending.len() >= ARP_QUEUE {
                     return self.drop_frame(ns, Some(out), frame, DropReason::QueueFull);
                 }
-                n.pending.push(Pending { frame, forwarded });
+                if self.tracing() {
+                    let text = format!("waiting for ARP of {nexthop}");
+                    self.tr(ns, Some(out), frame.id, TraceWhat::Neigh(text), &frame.buf);
+                }
+                if let Some(n) = self.namespaces[ns.0 as usize].neigh.get_mut(&(out, nexthop)) {
+                    n.pending.push(Pending { frame, forwarded });
+                }
                 return;
             }
         }
         let src = parse_ip(&frame.buf[ETH_LEN..]).ok().map(|s| s.src);
-        table.insert(
+        if self.tracing() {
+            let text = format!("waiting for ARP of {nexthop}");
+            self.tr(ns, Some(out), frame.id, TraceWhat::Neigh(text), &frame.buf);
+        }
+        self.namespaces[ns.0 as usize].neigh.insert(
             (out, nexthop),
             Neigh {
                 mac: None,
@@ -649,12 +663,15 @@ impl Sim {
         let out_addr = out_if.and_then(|i| self.primary_v4(i));
         let ifaces = &self.ifaces;
         let name = |i: Option<IfaceId>| i.map(|i| ifaces[i.0 as usize].name.as_str());
+        // `..Default::default()` keeps this compiling if the netfilter layer adds context.
+        #[allow(clippy::needless_update)]
         let ctx = HookContext {
             in_iface: name(in_if),
             out_iface: name(out_if),
             out_addr,
             in_port: name(ports.0),
             out_port: name(ports.1),
+            ..HookContext::default()
         };
         let nf = &mut self.namespaces[ns.0 as usize].netfilter;
         let v = nf.process(now, hook, &ctx, &mut frame.buf[ETH_LEN..], s);
@@ -747,6 +764,15 @@ impl Sim {
         }
     }
 
+    fn route_text(&self, dst: IpAddr, nexthop: IpAddr, out: IfaceId) -> String {
+        let dev = &self.ifaces[out.0 as usize].name;
+        if nexthop == dst {
+            format!("{dst} dev {dev}")
+        } else {
+            format!("{dst} via {nexthop} dev {dev}")
+        }
+    }
+
     /// Reports an error about a locally sent packet straight to the local socket layer, as Linux
     /// reports it to the sending socket (no loopback, no hooks): `From 10.0.0.1 ... Destination
     /// Host Unreachable`.
@@ -822,8 +848,7 @@ impl Sim {
         };
         let (out, nexthop) = (route.dev, route.via.unwrap_or(s.dst));
         if self.tracing() {
-            let text =
-                format!("{} via {} dev {}", s.dst, nexthop, self.ifaces[out.0 as usize].name);
+            let text = self.route_text(s.dst, nexthop, out);
             self.tr(ns, Some(iface), frame.id, TraceWhat::Route(text), &frame.buf);
         }
         if s.ttl <= 1 {
@@ -902,8 +927,7 @@ impl Sim {
             }
         }
         if self.tracing() {
-            let text =
-                format!("{} via {} dev {}", s.dst, nexthop, self.ifaces[out.0 as usize].name);
+            let text = self.route_text(s.dst, nexthop, out);
             self.tr(ns, None, frame.id, TraceWhat::Route(text), &frame.buf);
         }
         let mtu = self.ifaces[out.0 as usize].mtu as usize;
@@ -988,5 +1012,104 @@ impl Sim {
     /// The time the next event is due, if any.
     pub fn next_event_time(&self) -> Option<Time> {
         self.engine.next_time()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::IpStack;
+
+    #[derive(Default)]
+    struct Sink(Vec<Vec<u8>>);
+
+    impl IpStack for Sink {
+        fn receive(&mut self, _now: Time, packet: &[u8]) {
+            self.0.push(packet.to_vec());
+        }
+        fn poll(&mut self, _now: Time, _out: &mut Vec<Vec<u8>>) {}
+        fn poll_at(&self, _now: Time) -> Option<Time> {
+            None
+        }
+        fn set_addresses(&mut self, _addrs: &[ipnet::IpNet]) {}
+    }
+
+    fn pair() -> (Sim, NetnsId, NetnsId) {
+        let mut sim = Sim::new(1);
+        let a = sim.netns_add("a").unwrap();
+        let b = sim.netns_add("b").unwrap();
+        sim.link_add_veth(a, "eth0", "eth0", Some(b)).unwrap();
+        sim.addr_add(a, "eth0", "10.0.0.1/24".parse().unwrap()).unwrap();
+        sim.addr_add(b, "eth0", "10.0.0.2/24".parse().unwrap()).unwrap();
+        sim.link_set_up(a, "eth0", true).unwrap();
+        sim.link_set_up(b, "eth0", true).unwrap();
+        sim.attach_stack(a, Sink::default());
+        (sim, a, b)
+    }
+
+    /// A REJECT verdict in `b` about a packet from `a` answers `a` and counts the drop.
+    fn reject(with: RejectWith, pkt: &[u8]) -> (Vec<u8>, Sim, NetnsId) {
+        let (mut sim, a, b) = pair();
+        // Resolve ARP both ways first.
+        sim.send_ip(
+            a,
+            &packet::icmp_echo_request(
+                Ipv4Addr::new(10, 0, 0, 1),
+                Ipv4Addr::new(10, 0, 0, 2),
+                1,
+                1,
+                64,
+                b"",
+            ),
+        );
+        sim.run_until_idle(100).unwrap();
+        let frame = sim.new_frame_from_ip(pkt);
+        let s = parse_ip(pkt).unwrap();
+        let reason =
+            DropReason::FilterRule { table: "filter".into(), chain: "INPUT".into(), rule: 1 };
+        assert!(
+            sim.apply_verdict(b, None, frame, &s, Verdict::Reject(reason.clone(), with)).is_none()
+        );
+        sim.run_until_idle(100).unwrap();
+        assert_eq!(sim.drops(b).get(&reason), Some(&1));
+        assert!(sim.conservation().holds());
+        let got = sim.stack_mut::<Sink>(a).unwrap().0.pop().unwrap();
+        (got, sim, a)
+    }
+
+    #[test]
+    fn reject_answers_with_icmp_or_reset() {
+        let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let udp = packet::udp_datagram(a, b, 4000, 53, 64, b"q");
+        let (got, ..) = reject(RejectWith::IcmpPortUnreachable, &udp);
+        let s = parse_ip(&got).unwrap();
+        assert_eq!(s.src, IpAddr::V4(b));
+        assert!(matches!(s.l4, L4Summary::Icmp { ty: 3, code: 3, .. }));
+        let (got, ..) = reject(RejectWith::IcmpAdminProhibited, &udp);
+        assert!(matches!(parse_ip(&got).unwrap().l4, L4Summary::Icmp { ty: 3, code: 13, .. }));
+        // A TCP SYN rejected with a reset gets RST+ACK acknowledging the SYN.
+        let mut syn = packet::ipv4_packet(a, b, smoltcp::wire::IpProtocol::Tcp, 64, 20, |p| {
+            let mut t = smoltcp::wire::TcpPacket::new_unchecked(p);
+            t.set_src_port(40000);
+            t.set_dst_port(80);
+            t.set_seq_number(smoltcp::wire::TcpSeqNumber(100));
+            t.set_header_len(20);
+            t.clear_flags();
+            t.set_syn(true);
+            t.fill_checksum(&a.into(), &b.into());
+        });
+        let syn = syn.split_off(ETH_LEN);
+        let (got, ..) = reject(RejectWith::TcpReset, &syn);
+        let s = parse_ip(&got).unwrap();
+        assert!(matches!(
+            s.l4,
+            L4Summary::Tcp {
+                src_port: 80,
+                dst_port: 40000,
+                flags: crate::wire::TcpFlags { rst: true, ack: true, .. }
+            }
+        ));
+        let t = smoltcp::wire::TcpPacket::new_checked(&got[20..]).unwrap();
+        assert_eq!(t.ack_number(), smoltcp::wire::TcpSeqNumber(101));
     }
 }

@@ -206,6 +206,7 @@ pub(crate) struct Counters {
 pub struct Sim {
     pub(crate) engine: Engine<Event>,
     pub(crate) namespaces: Vec<Netns>,
+    pub(crate) ns_by_name: BTreeMap<String, NetnsId>,
     pub(crate) ifaces: Vec<Iface>,
     pub(crate) next_ifindex: u32,
     pub(crate) next_frame: u64,
@@ -221,6 +222,7 @@ impl Sim {
         let mut sim = Sim {
             engine: Engine::new(seed),
             namespaces: Vec::new(),
+            ns_by_name: BTreeMap::new(),
             ifaces: Vec::new(),
             next_ifindex: 2,
             next_frame: 0,
@@ -307,11 +309,11 @@ impl Sim {
     }
 
     /// Attaches a socket layer to `ns`: packets for the namespace's addresses go to it, and what
-    /// it sends leaves through the namespace's IP layer. Replaces any previous one.
-    pub fn attach_stack<T: IpStack + Any>(&mut self, ns: NetnsId, mut stack: T) {
-        let addrs = self.ns_addrs(ns);
-        stack.set_addresses(&addrs);
+    /// it sends leaves through the namespace's IP layer. Replaces any previous one. The stack
+    /// learns the addresses of the namespace's up interfaces now and whenever they change.
+    pub fn attach_stack<T: IpStack + Any>(&mut self, ns: NetnsId, stack: T) {
         self.namespaces[ns.0 as usize].stack = Some(Box::new(stack));
+        self.addrs_changed(ns);
         self.kick(ns);
     }
 
@@ -402,12 +404,9 @@ impl Sim {
     pub fn netns(&self, name: Option<&str>) -> Result<NetnsId, IpError> {
         match name {
             None | Some("") => Ok(Sim::ROOT),
-            Some(n) => self
-                .namespaces
-                .iter()
-                .position(|ns| ns.alive && ns.name == n)
-                .map(|i| NetnsId(i as u32))
-                .ok_or_else(|| IpError::NoNetns(n.to_string())),
+            Some(n) => {
+                self.ns_by_name.get(n).copied().ok_or_else(|| IpError::NoNetns(n.to_string()))
+            }
         }
     }
 
@@ -460,6 +459,9 @@ impl Sim {
         });
         let mut ifaces = BTreeMap::new();
         ifaces.insert("lo".to_string(), lo);
+        if !name.is_empty() {
+            self.ns_by_name.insert(name.clone(), id);
+        }
         self.namespaces.push(Netns {
             name,
             alive: true,

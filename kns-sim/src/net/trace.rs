@@ -238,7 +238,6 @@ impl Sim {
         };
         let device = dev.map(|d| self.ifaces[d.0 as usize].name.clone());
         let (summary, l2) = summarise_frame(buf);
-        tracing::trace!(target: "kns::hop", frame = frame_id, ns = %ns_name, dev = ?device, what = ?what);
         let ev = TraceEvent {
             time: self.now(),
             frame: frame_id,
