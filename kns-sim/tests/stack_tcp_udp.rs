@@ -189,3 +189,40 @@ fn icmp_host_unreachable_fails_a_tcp_connect() {
         })
     );
 }
+
+#[test]
+fn tcp_and_udp_over_ipv6_on_dual_stack_hosts() {
+    let mut net = LoopbackNet::new(Duration::from_micros(50));
+    let addrs = |v4: &str, v6: &str| [v4.parse().unwrap(), v6.parse().unwrap()];
+    let a = net.add(
+        SmolStack::with_addresses(
+            StackConfig::with_seed(1),
+            Time::ZERO,
+            &addrs("10.0.0.1/24", "fd00::1/64"),
+        )
+        .unwrap(),
+    );
+    let b = net.add(
+        SmolStack::with_addresses(
+            StackConfig::with_seed(2),
+            Time::ZERO,
+            &addrs("10.0.0.2/24", "fd00::2/64"),
+        )
+        .unwrap(),
+    );
+    net.stack_mut(b).spawn(TcpEcho::new(7));
+    net.stack_mut(b).spawn(UdpEcho::new(7));
+    let mut cfg = TcpClientConfig::new(sa("[fd00::2]:7"), "over v6");
+    cfg.expect = Some(7);
+    let tcp6 = net.stack_mut(a).spawn(TcpClient::new(cfg));
+    let mut cfg = TcpClientConfig::new(sa("10.0.0.2:7"), "over v4");
+    cfg.expect = Some(7);
+    let tcp4 = net.stack_mut(a).spawn(TcpClient::new(cfg));
+    let udp6 =
+        net.stack_mut(a).spawn(UdpClient::new(UdpClientConfig::new(sa("[fd00::2]:7"), "dgram v6")));
+    assert!(net.run_until_done(Time::from_secs(10), &[(a, tcp6), (a, tcp4), (a, udp6)]).unwrap());
+    assert_eq!(net.stack(a).app::<TcpClient>(tcp6).unwrap().received(), b"over v6");
+    assert_eq!(net.stack(a).app::<TcpClient>(tcp4).unwrap().received(), b"over v4");
+    let u = net.stack(a).app::<UdpClient>(udp6).unwrap();
+    assert_eq!(u.replies()[0].1, b"dgram v6");
+}

@@ -153,3 +153,52 @@ fn nc_against_echo_servers_tcp_and_udp() {
     assert_eq!(l.output(), "hello\n");
     assert!(!net.stack(b).is_done(udp_listener));
 }
+
+#[test]
+fn stopping_apps_frees_their_sockets_and_ping_prints_statistics() {
+    use kns_sim::stack::apps::{Ping, PingConfig};
+    use kns_sim::stack::ports::Transport;
+    use smoltcp::socket::tcp::State;
+
+    let mut net = LoopbackNet::new(Duration::from_micros(50));
+    let a = net.add(stack(1, "10.0.0.1/24"));
+    let b = net.add(stack(2, "10.0.0.2/24"));
+    let listener = net.stack_mut(b).spawn(Nc::new(NcConfig::listen(9000, false, "")));
+    let echo = net.stack_mut(b).spawn(TcpEcho::new(7));
+    // A connection that stays open: the client sends nothing and never half-closes.
+    let mut cfg = NcConfig::connect(sa("10.0.0.2:7"), false, "");
+    cfg.wait = Duration::from_secs(3600);
+    cfg.shutdown_after_send = false;
+    let idle = net.stack_mut(a).spawn(Nc::new(cfg));
+    let ping = net.stack_mut(a).spawn(Ping::new(PingConfig::new("10.0.0.2".parse().unwrap(), 100)));
+    net.run_until(Time::from_millis(2500)).unwrap();
+
+    let sockets = net.stack(b).tcp_sockets();
+    let states: Vec<_> = sockets.iter().map(|s| (s.listen_port, s.state)).collect();
+    assert_eq!(states, [(7, State::Listen), (7, State::Established), (9000, State::Listen)]);
+    assert_eq!(sockets[1].remote.unwrap().ip(), "10.0.0.1".parse::<std::net::IpAddr>().unwrap());
+
+    assert!(net.stack_mut(a).stop(ping, Time::from_millis(2500)));
+    assert!(!net.stack_mut(a).stop(ping, Time::from_millis(2500)), "already stopped");
+    let out = net.stack(a).app::<Ping>(ping).unwrap().output().to_owned();
+    assert!(
+        out.ends_with(
+            "--- 10.0.0.2 ping statistics ---\n\
+         3 packets transmitted, 3 received, 0% packet loss, time 2500ms\n\
+         rtt min/avg/max/mdev = 0.100/0.100/0.100/0.000 ms\n"
+        ),
+        "{out}"
+    );
+
+    let now = net.now();
+    assert!(net.stack_mut(b).stop(listener, now));
+    assert!(net.stack_mut(b).stop(echo, now));
+    net.run_until(now + Duration::from_secs(1)).unwrap();
+    assert!(!net.stack(b).port_in_use(Transport::Tcp, 9000));
+    assert!(!net.stack(b).port_in_use(Transport::Tcp, 7));
+    assert_eq!(net.stack(b).socket_count(), 0);
+    // The client saw the server close its side.
+    let c = net.stack(a).app::<Nc>(idle).unwrap();
+    assert!(c.connected());
+    assert!(net.stack(a).is_done(idle));
+}

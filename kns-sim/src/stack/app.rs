@@ -29,6 +29,12 @@ use crate::time::Time;
 pub trait App: Any {
     /// Runs the application at `now`; `cx` gives access to the stack's sockets.
     fn poll(&mut self, now: Time, cx: &mut AppCx<'_>) -> AppPoll;
+
+    /// The app is being stopped (like a process killed): give sockets back. The default does
+    /// nothing; sockets an app keeps stay open until the stack is dropped.
+    fn stop(&mut self, now: Time, cx: &mut AppCx<'_>) {
+        let _ = (now, cx);
+    }
 }
 
 /// What an application wants after a poll.
@@ -154,8 +160,18 @@ pub struct OriginalDatagram {
 /// Socket bookkeeping shared by the stack and the application context.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Owned {
+    /// What kind of smoltcp socket the handle names (smoltcp panics on a mismatch).
+    pub(crate) kind: SocketKind,
     /// The local port the socket holds in the allocator.
     pub(crate) port: Option<(Transport, u16)>,
+}
+
+/// The kinds of socket a stack creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SocketKind {
+    Tcp,
+    Udp,
+    Icmp,
 }
 
 /// A listening port: one spare socket in LISTEN, re-armed after every packet, and a queue of
@@ -250,13 +266,15 @@ impl AppCx<'_> {
             return Err(StackError::TcpConnect(e));
         }
         let h = self.core.sockets.add(socket);
-        self.core.owned.insert(h, Owned { port: Some((Transport::Tcp, port)) });
+        self.core
+            .owned
+            .insert(h, Owned { kind: SocketKind::Tcp, port: Some((Transport::Tcp, port)) });
         Ok(TcpHandle(h))
     }
 
     /// The smoltcp socket behind `h`.
     pub fn tcp(&mut self, h: TcpHandle) -> Option<&mut tcp::Socket<'static>> {
-        if !self.core.owned.contains_key(&h.0) {
+        if !self.core.is(h.0, SocketKind::Tcp) {
             return None;
         }
         Some(self.core.sockets.get_mut::<tcp::Socket>(h.0))
@@ -305,7 +323,7 @@ impl AppCx<'_> {
     /// Hands the socket back to the stack: it is closed gracefully (FIN) and removed once the
     /// connection is over. The handle must not be used afterwards.
     pub fn tcp_release(&mut self, h: TcpHandle) {
-        if self.core.owned.contains_key(&h.0) {
+        if self.core.is(h.0, SocketKind::Tcp) {
             let s = self.core.sockets.get_mut::<tcp::Socket>(h.0);
             s.close();
             s.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
@@ -315,7 +333,7 @@ impl AppCx<'_> {
 
     /// Resets the connection (RST) and removes the socket.
     pub fn tcp_abort(&mut self, h: TcpHandle) {
-        if self.core.owned.contains_key(&h.0) {
+        if self.core.is(h.0, SocketKind::Tcp) {
             self.core.sockets.get_mut::<tcp::Socket>(h.0).abort();
             // The RST goes out with the next egress; the socket is reaped once closed.
             self.core.orphans.push(h.0);
@@ -340,13 +358,15 @@ impl AppCx<'_> {
             return Err(StackError::UdpBind(e));
         }
         let h = self.core.sockets.add(socket);
-        self.core.owned.insert(h, Owned { port: Some((Transport::Udp, port)) });
+        self.core
+            .owned
+            .insert(h, Owned { kind: SocketKind::Udp, port: Some((Transport::Udp, port)) });
         Ok(UdpHandle(h))
     }
 
     /// The smoltcp socket behind `h`.
     pub fn udp(&mut self, h: UdpHandle) -> Option<&mut udp::Socket<'static>> {
-        if !self.core.owned.contains_key(&h.0) {
+        if !self.core.is(h.0, SocketKind::Udp) {
             return None;
         }
         Some(self.core.sockets.get_mut::<udp::Socket>(h.0))
@@ -389,7 +409,7 @@ impl AppCx<'_> {
     pub fn icmp_open(&mut self) -> Result<IcmpHandle, StackError> {
         let socket = self.core.new_icmp_socket();
         let h = self.core.sockets.add(socket);
-        self.core.owned.insert(h, Owned { port: None });
+        self.core.owned.insert(h, Owned { kind: SocketKind::Icmp, port: None });
         Ok(IcmpHandle(h))
     }
 
@@ -420,7 +440,7 @@ impl AppCx<'_> {
             hop_limit: ttl,
         };
         let total = ip.buffer_len() + icmp.buffer_len();
-        if !self.core.owned.contains_key(&h.0) {
+        if !self.core.is(h.0, SocketKind::Icmp) {
             return Err(StackError::NoSuchSocket);
         }
         let caps = smoltcp::phy::ChecksumCapabilities::default();
@@ -435,7 +455,7 @@ impl AppCx<'_> {
 
     /// Takes the oldest ICMP message received (malformed ones are skipped).
     pub fn icmp_recv(&mut self, h: IcmpHandle) -> Option<IcmpMessage> {
-        if !self.core.owned.contains_key(&h.0) {
+        if !self.core.is(h.0, SocketKind::Icmp) {
             return None;
         }
         let s = self.core.sockets.get_mut::<raw::Socket>(h.0);
@@ -539,3 +559,62 @@ pub(crate) fn downcast_mut<T: App>(app: &mut dyn App) -> Option<&mut T> {
 
 /// The sockets apps own, with the ports they hold.
 pub(crate) type OwnedMap = BTreeMap<SocketHandle, Owned>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::phy::ChecksumCapabilities;
+
+    /// An ICMP error from 10.0.0.254 quoting only the IP header and 8 bytes of a UDP datagram
+    /// whose header still claims its full length (RFC 792's minimum quote).
+    fn minimal_quote(icmp_type: u8, code: u8) -> Vec<u8> {
+        let mut quoted = vec![0u8; 28];
+        let orig = Ipv4Repr {
+            src_addr: Ipv4Addr::new(10, 0, 0, 1),
+            dst_addr: Ipv4Addr::new(10, 0, 2, 2),
+            next_header: IpProtocol::Udp,
+            payload_len: 40,
+            hop_limit: 1,
+        };
+        orig.emit(
+            &mut Ipv4Packet::new_unchecked(&mut quoted[..20]),
+            &ChecksumCapabilities::default(),
+        );
+        quoted[20..22].copy_from_slice(&40000u16.to_be_bytes());
+        quoted[22..24].copy_from_slice(&33434u16.to_be_bytes());
+        let mut icmp = vec![icmp_type, code, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&quoted);
+        let mut p = Icmpv4Packet::new_unchecked(&mut icmp[..]);
+        p.fill_checksum();
+        let ip = Ipv4Repr {
+            src_addr: Ipv4Addr::new(10, 0, 0, 254),
+            dst_addr: Ipv4Addr::new(10, 0, 0, 1),
+            next_header: IpProtocol::Icmp,
+            payload_len: icmp.len(),
+            hop_limit: 64,
+        };
+        let mut datagram = vec![0u8; 20 + icmp.len()];
+        let mut packet = Ipv4Packet::new_unchecked(&mut datagram[..]);
+        ip.emit(&mut packet, &ChecksumCapabilities::default());
+        packet.payload_mut().copy_from_slice(&icmp);
+        datagram
+    }
+
+    #[test]
+    fn icmp_errors_with_a_minimal_quote_are_understood() {
+        let msg = parse_icmpv4(&minimal_quote(11, 0)).unwrap();
+        assert_eq!(msg.from, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254)));
+        assert_eq!(msg.ttl, 64);
+        let IcmpKind::TimeExceeded { code: 0, original } = msg.kind else { panic!("{msg:?}") };
+        assert_eq!(original.protocol, 17);
+        assert_eq!((original.src_port, original.dst_port), (40000, 33434));
+        assert_eq!(original.dst, IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2)));
+        let msg = parse_icmpv4(&minimal_quote(3, 13)).unwrap();
+        assert!(matches!(msg.kind, IcmpKind::DestUnreachable { code: 13, .. }));
+        // A corrupted checksum or a truncated datagram is ignored.
+        let mut bad = minimal_quote(11, 0);
+        bad[25] ^= 0xff;
+        assert_eq!(parse_icmpv4(&bad), None);
+        assert_eq!(parse_icmpv4(&minimal_quote(11, 0)[..30]), None);
+    }
+}

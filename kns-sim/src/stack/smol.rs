@@ -9,7 +9,7 @@ use smoltcp::socket::{raw, tcp, udp};
 use smoltcp::wire::{HardwareAddress, IpCidr, IpProtocol, IpVersion, Ipv4Address, Ipv6Address};
 
 use super::IpStack;
-use super::app::{self, App, AppCx, AppId, AppPoll, Listener, Owned, OwnedMap};
+use super::app::{self, App, AppCx, AppId, AppPoll, Listener, Owned, OwnedMap, SocketKind};
 use super::device::QueueDevice;
 use super::ports::{PortAllocator, Transport};
 use crate::time::Time;
@@ -84,12 +84,15 @@ pub struct StackConfig {
     pub tcp_buffer: usize,
     /// Datagrams queued per UDP or ICMP socket and direction.
     pub datagram_slots: usize,
-    /// Payload bytes queued per UDP or ICMP socket and direction.
+    /// Payload bytes queued per UDP socket and direction.
     pub datagram_buffer: usize,
+    /// Bytes queued per ICMP socket and direction (whole datagrams; errors quote up to 576).
+    pub icmp_buffer: usize,
 }
 
 impl StackConfig {
-    /// Defaults (MTU 1500, 16 KiB TCP buffers, 16 datagrams / 16 KiB per UDP socket) with `seed`.
+    /// Defaults with `seed`: MTU 1500, 16 KiB TCP buffers, 16 datagrams and 16 KiB per UDP
+    /// socket, 4 KiB per ICMP socket.
     pub fn with_seed(seed: u64) -> StackConfig {
         StackConfig {
             seed,
@@ -97,6 +100,7 @@ impl StackConfig {
             tcp_buffer: 16 * 1024,
             datagram_slots: 16,
             datagram_buffer: 16 * 1024,
+            icmp_buffer: 4 * 1024,
         }
     }
 }
@@ -131,13 +135,18 @@ impl Core {
     }
 
     pub(crate) fn new_icmp_socket(&self) -> raw::Socket<'static> {
-        let (slots, bytes) = (self.config.datagram_slots, self.config.datagram_buffer);
+        let (slots, bytes) = (self.config.datagram_slots, self.config.icmp_buffer);
         raw::Socket::new(
             Some(IpVersion::Ipv4),
             Some(IpProtocol::Icmp),
             raw::PacketBuffer::new(vec![raw::PacketMetadata::EMPTY; slots], vec![0; bytes]),
             raw::PacketBuffer::new(vec![raw::PacketMetadata::EMPTY; slots], vec![0; bytes]),
         )
+    }
+
+    /// Whether `h` names a live socket of `kind`.
+    pub(crate) fn is(&self, h: SocketHandle, kind: SocketKind) -> bool {
+        self.owned.get(&h).is_some_and(|o| o.kind == kind)
     }
 
     /// Removes a socket and frees its port.
@@ -159,7 +168,10 @@ impl Core {
         socket.listen(listener.port).map_err(|_| super::StackError::PortZero)?;
         let h = self.sockets.add(socket);
         self.ports.acquire(Transport::Tcp, listener.port);
-        self.owned.insert(h, Owned { port: Some((Transport::Tcp, listener.port)) });
+        self.owned.insert(
+            h,
+            Owned { kind: SocketKind::Tcp, port: Some((Transport::Tcp, listener.port)) },
+        );
         listener.spare = Some(h);
         Ok(())
     }
@@ -206,7 +218,7 @@ impl Core {
         let mut i = 0;
         while i < self.orphans.len() {
             let h = self.orphans[i];
-            let done = !self.owned.contains_key(&h)
+            let done = !self.is(h, SocketKind::Tcp)
                 || matches!(
                     self.sockets.get::<tcp::Socket>(h).state(),
                     tcp::State::Closed | tcp::State::TimeWait
@@ -219,6 +231,19 @@ impl Core {
             }
         }
     }
+}
+
+/// One TCP socket of a stack, as `ss` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpSocketInfo {
+    /// The TCP state.
+    pub state: tcp::State,
+    /// The local endpoint once connected.
+    pub local: Option<std::net::SocketAddr>,
+    /// The port listened on (listening and accepted sockets) or bound (clients).
+    pub listen_port: u16,
+    /// The peer once connected.
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 /// One application slot.
@@ -350,6 +375,46 @@ impl SmolStack {
     /// Whether every app has finished.
     pub fn all_done(&self) -> bool {
         self.apps.iter().all(|s| s.poll == AppPoll::Done)
+    }
+
+    /// Stops app `id` (see [`App::stop`]); it is not polled again. Returns false if there is
+    /// no such app or it had already finished.
+    pub fn stop(&mut self, id: AppId, now: Time) -> bool {
+        let Some(slot) = self.apps.get_mut(id.0) else {
+            return false;
+        };
+        if slot.poll == AppPoll::Done {
+            return false;
+        }
+        let mut cx = AppCx { core: &mut self.core, now };
+        slot.app.stop(now, &mut cx);
+        slot.poll = AppPoll::Done;
+        self.dirty = true;
+        true
+    }
+
+    /// The TCP sockets, like `ss -tan`: state, local and remote endpoints, sorted.
+    pub fn tcp_sockets(&self) -> Vec<TcpSocketInfo> {
+        let mut list: Vec<TcpSocketInfo> = self
+            .core
+            .owned
+            .iter()
+            .filter(|(_, o)| o.kind == SocketKind::Tcp)
+            .map(|(&h, _)| {
+                let s = self.core.sockets.get::<tcp::Socket>(h);
+                let endpoint =
+                    |e: smoltcp::wire::IpEndpoint| std::net::SocketAddr::new(e.addr.into(), e.port);
+                let listen = s.listen_endpoint();
+                TcpSocketInfo {
+                    state: s.state(),
+                    local: s.local_endpoint().map(endpoint),
+                    listen_port: listen.port,
+                    remote: s.remote_endpoint().map(endpoint),
+                }
+            })
+            .collect();
+        list.sort_by_key(|i| (i.listen_port, i.local, i.remote, i.state.to_string()));
+        list
     }
 
     /// How many sockets the stack holds (open, listening or closing).
@@ -495,5 +560,31 @@ mod tests {
         stack.poll(Time::from_secs(1), &mut out);
         assert!(out.is_empty(), "a malformed datagram is ignored");
         assert_eq!(stack.poll_at(Time::from_secs(1)), None);
+    }
+
+    #[test]
+    fn stale_handles_of_another_kind_are_refused_not_panicking() {
+        let mut stack =
+            SmolStack::with_addresses(StackConfig::with_seed(3), Time::ZERO, &[net("10.0.0.1/24")])
+                .unwrap();
+        stack.with_cx(Time::ZERO, |cx| {
+            let udp = cx.udp_bind(0).unwrap();
+            cx.remove(udp);
+            // smoltcp reuses the freed slot for the next socket.
+            let tcp = cx.tcp_connect("10.0.0.2:80".parse().unwrap()).unwrap();
+            assert_eq!(SocketHandle::from(tcp), SocketHandle::from(udp));
+            assert!(cx.udp(udp).is_none());
+            assert_eq!(cx.udp_recv(udp), None);
+            assert!(cx.udp_send(udp, "10.0.0.2:1".parse().unwrap(), b"x").is_err());
+            assert!(cx.tcp(tcp).is_some());
+            assert_eq!(
+                cx.udp_send(tcp_as_udp(tcp), "224.0.0.1:1".parse().unwrap(), b"x"),
+                Err(StackError::NotUnicast("224.0.0.1".parse().unwrap()))
+            );
+        });
+    }
+
+    fn tcp_as_udp(h: super::super::TcpHandle) -> super::super::UdpHandle {
+        super::super::UdpHandle(h.0)
     }
 }

@@ -351,7 +351,7 @@ impl LoopbackNet {
         let hops = self.routers.len();
         let ttl = usize::from(ttl);
         let error = if ttl <= hops {
-            Some((ttl - 1, true))
+            Some((ttl.max(1) - 1, true))
         } else if target.is_none() {
             Some((hops - 1, false))
         } else {
@@ -362,7 +362,7 @@ impl LoopbackNet {
                 let addr = self.routers[router];
                 if let Some(reply) = icmp_error(addr, bytes, ttl_ran_out, router) {
                     let back = self.latency * (2 * (router as u32 + 1));
-                    self.log_router_reply(&reply);
+                    self.log_router_reply(&reply, source);
                     self.schedule(back, source, reply);
                 }
             }
@@ -382,18 +382,9 @@ impl LoopbackNet {
         Fate::Delivered(t)
     }
 
-    fn log_router_reply(&mut self, reply: &[u8]) {
+    fn log_router_reply(&mut self, reply: &[u8], to: usize) {
         self.stats.sent += 1;
         if let Some(log) = &mut self.record {
-            let to = self
-                .stacks
-                .iter()
-                .position(|s| {
-                    Ipv4Packet::new_checked(reply).is_ok_and(|p| {
-                        s.addresses().iter().any(|n| n.addr() == IpAddr::V4(p.dst_addr()))
-                    })
-                })
-                .unwrap_or(usize::MAX);
             log.push(Sent {
                 at: self.now,
                 from: None,
@@ -433,7 +424,7 @@ fn icmp_error(
         dst_addr: orig.src_addr,
         next_header: IpProtocol::Icmp,
         payload_len: icmp.buffer_len(),
-        hop_limit: 64 - index as u8,
+        hop_limit: 64u8.saturating_sub(u8::try_from(index).unwrap_or(u8::MAX)),
     };
     let mut buf = vec![0; ip.buffer_len() + icmp.buffer_len()];
     let mut out = Ipv4Packet::new_unchecked(&mut buf[..]);

@@ -54,6 +54,15 @@ impl TcpSink {
 }
 
 impl App for TcpSink {
+    fn stop(&mut self, _now: Time, cx: &mut AppCx<'_>) {
+        if let Some(l) = self.listener.take() {
+            cx.tcp_unlisten(l);
+        }
+        for h in self.conns.drain(..) {
+            cx.tcp_release(h);
+        }
+    }
+
     fn poll(&mut self, now: Time, cx: &mut AppCx<'_>) -> AppPoll {
         let listener = match self.listener {
             Some(l) => l,
@@ -130,6 +139,11 @@ impl TcpSource {
 }
 
 impl App for TcpSource {
+    fn stop(&mut self, now: Time, cx: &mut AppCx<'_>) {
+        self.conn.release(cx);
+        self.finished_at.get_or_insert(now);
+    }
+
     fn poll(&mut self, now: Time, cx: &mut AppCx<'_>) -> AppPoll {
         if self.finished_at.is_some() {
             return AppPoll::Done;

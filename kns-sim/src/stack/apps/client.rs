@@ -329,6 +329,12 @@ impl TcpClient {
 }
 
 impl App for TcpClient {
+    fn stop(&mut self, now: Time, cx: &mut AppCx<'_>) {
+        if self.finished_at.is_none() {
+            self.finish(now, cx);
+        }
+    }
+
     fn poll(&mut self, now: Time, cx: &mut AppCx<'_>) -> AppPoll {
         if self.finished_at.is_some() {
             return AppPoll::Done;
@@ -454,6 +460,12 @@ impl UdpClient {
 }
 
 impl App for UdpClient {
+    fn stop(&mut self, now: Time, cx: &mut AppCx<'_>) {
+        if self.finished_at.is_none() {
+            self.finish(now, cx);
+        }
+    }
+
     fn poll(&mut self, now: Time, cx: &mut AppCx<'_>) -> AppPoll {
         if self.finished_at.is_some() {
             return AppPoll::Done;

@@ -46,6 +46,15 @@ impl TcpEcho {
 }
 
 impl App for TcpEcho {
+    fn stop(&mut self, _now: Time, cx: &mut AppCx<'_>) {
+        if let Some(l) = self.listener.take() {
+            cx.tcp_unlisten(l);
+        }
+        for (h, _) in self.conns.drain(..) {
+            cx.tcp_release(h);
+        }
+    }
+
     fn poll(&mut self, _now: Time, cx: &mut AppCx<'_>) -> AppPoll {
         let listener = match self.listener {
             Some(l) => l,
@@ -120,6 +129,12 @@ impl UdpEcho {
 }
 
 impl App for UdpEcho {
+    fn stop(&mut self, _now: Time, cx: &mut AppCx<'_>) {
+        if let Some(s) = self.socket.take() {
+            cx.remove(s);
+        }
+    }
+
     fn poll(&mut self, _now: Time, cx: &mut AppCx<'_>) -> AppPoll {
         let socket = match self.socket {
             Some(s) => s,

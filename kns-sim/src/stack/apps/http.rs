@@ -255,6 +255,15 @@ impl HttpServer {
 }
 
 impl App for HttpServer {
+    fn stop(&mut self, _now: Time, cx: &mut AppCx<'_>) {
+        if let Some(l) = self.listener.take() {
+            cx.tcp_unlisten(l);
+        }
+        for conn in self.conns.drain(..) {
+            cx.tcp_release(conn.handle);
+        }
+    }
+
     fn poll(&mut self, now: Time, cx: &mut AppCx<'_>) -> AppPoll {
         let listener = match self.listener {
             Some(l) => l,
@@ -559,6 +568,12 @@ impl HttpClient {
 }
 
 impl App for HttpClient {
+    fn stop(&mut self, now: Time, cx: &mut AppCx<'_>) {
+        if self.finished_at.is_none() {
+            self.finish(now, cx);
+        }
+    }
+
     fn poll(&mut self, now: Time, cx: &mut AppCx<'_>) -> AppPoll {
         if self.finished_at.is_some() {
             return AppPoll::Done;

@@ -25,9 +25,10 @@ pub struct NcConfig {
     pub mode: NcMode,
     /// UDP instead of TCP (`-u`).
     pub udp: bool,
-    /// The bytes to send (nc's standard input). A TCP client half-closes after them (`-N`);
-    /// a listener sends them to each peer once.
+    /// The bytes to send (nc's standard input); a listener sends them to each peer once.
     pub data: Vec<u8>,
+    /// A TCP client half-closes (FIN) once `data` is out, like `nc -N` (default true).
+    pub shutdown_after_send: bool,
     /// Print the connection messages (`-v`).
     pub verbose: bool,
     /// Give up after this long without progress (`-w`, default 5 s). A TCP listener waits for
@@ -44,6 +45,7 @@ impl NcConfig {
             mode: NcMode::Connect(remote),
             udp,
             data: data.into(),
+            shutdown_after_send: true,
             verbose: false,
             wait: Duration::from_secs(5),
             keep_listening: false,
@@ -237,6 +239,25 @@ impl Nc {
 }
 
 impl App for Nc {
+    fn stop(&mut self, now: Time, cx: &mut AppCx<'_>) {
+        match std::mem::replace(&mut self.state, State::Finished) {
+            State::Start | State::Finished => {}
+            State::TcpConnecting(mut conn) | State::TcpOpen { mut conn, .. } => conn.release(cx),
+            State::TcpListening(l) => cx.tcp_unlisten(l),
+            State::TcpServing { listener, handle, .. } => {
+                cx.tcp_release(handle);
+                cx.tcp_unlisten(listener);
+            }
+            State::Udp { socket, icmp, .. } => {
+                cx.remove(socket);
+                if let Some(icmp) = icmp {
+                    cx.remove(icmp);
+                }
+            }
+        }
+        self.finished_at.get_or_insert(now);
+    }
+
     fn poll(&mut self, now: Time, cx: &mut AppCx<'_>) -> AppPoll {
         match std::mem::replace(&mut self.state, State::Finished) {
             State::Finished => AppPoll::Done,
@@ -294,7 +315,7 @@ impl App for Nc {
                         last_activity = now;
                     }
                 }
-                if sent == self.config.data.len() {
+                if sent == self.config.data.len() && self.config.shutdown_after_send {
                     conn.close(cx);
                 }
                 if cx.tcp_recv(h, &mut self.received).unwrap_or(0) > 0 {

@@ -226,6 +226,16 @@ impl Ping {
 }
 
 impl App for Ping {
+    /// Like ping interrupted with Ctrl-C: the statistics are printed.
+    fn stop(&mut self, now: Time, cx: &mut AppCx<'_>) {
+        if self.finished.is_none() {
+            self.finish(now);
+        }
+        if let Some(s) = self.socket.take() {
+            cx.remove(s);
+        }
+    }
+
     fn poll(&mut self, now: Time, cx: &mut AppCx<'_>) -> AppPoll {
         if self.finished.is_some() {
             return AppPoll::Done;

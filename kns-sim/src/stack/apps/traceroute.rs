@@ -220,6 +220,12 @@ impl Traceroute {
 }
 
 impl App for Traceroute {
+    fn stop(&mut self, now: Time, cx: &mut AppCx<'_>) {
+        if self.finished_at.is_none() {
+            self.finish(now, cx);
+        }
+    }
+
     fn poll(&mut self, now: Time, cx: &mut AppCx<'_>) -> AppPoll {
         if self.finished_at.is_some() {
             return AppPoll::Done;
