@@ -85,6 +85,11 @@ impl ScriptRunner {
         &mut self.sim
     }
 
+    /// The emulated host, to keep using it after the script (benches, tests, the tour).
+    pub fn into_sim(self) -> Sim {
+        self.sim
+    }
+
     /// Runs a whole script; stops at the first script error.
     pub fn run_script(&mut self, text: &str) -> ScriptReport {
         let mut results = Vec::new();
