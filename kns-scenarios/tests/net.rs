@@ -153,3 +153,48 @@ fn a_script_error_names_its_line_and_stops() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn trace_follows_a_packet_through_the_nat() {
+    let out = kns(&["net", "-f", &example("masquerade.sh"), "--trace"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let s = text(&out.stdout);
+    // The request leaves the node rewritten to the node's address, the reply is reversed.
+    assert!(s.contains("node/eth1 Postrouting ACCEPT"), "{s}");
+    assert!(s.contains(": ICMP 203.0.113.1 > 203.0.113.2 echo request ttl 63"), "{s}");
+    assert!(s.contains("node/eth1 Prerouting ACCEPT"), "{s}");
+    assert!(
+        s.contains("pod/eth0 deliver to socket layer: ICMP 203.0.113.2 > 10.244.1.2 echo reply")
+    );
+    // Before the rule, the reply had no way back.
+    assert!(s.contains("DROP"), "{s}");
+}
+
+#[test]
+fn capture_writes_a_pcap_with_the_tcp_handshake() {
+    use pcap_file::pcap::PcapReader;
+    let dir = std::env::temp_dir().join(format!("kns-net-pcap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("eth1.pcap");
+    let spec = format!("node:eth1={}", file.display());
+    let out = kns(&["net", "-f", &example("dnat.sh"), "--capture", &spec]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("captured"), "{}", text(&out.stderr));
+    let mut reader = PcapReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+    let mut tcp_flags = Vec::new();
+    while let Some(pkt) = reader.next_packet() {
+        let pkt = pkt.unwrap();
+        let d = &pkt.data;
+        // Ethernet, IPv4 without options, TCP: the flags byte.
+        if d.len() > 14 + 20 + 14 && d[12..14] == [0x08, 0x00] && d[23] == 6 {
+            let ihl = usize::from(d[14] & 0x0f) * 4;
+            tcp_flags.push(d[14 + ihl + 13]);
+        }
+    }
+    // The refused attempt (SYN, RST), then SYN, SYN-ACK, ACK of the forwarded connection.
+    let (syn, synack, rst_ack) = (0x02, 0x12, 0x14);
+    assert_eq!(&tcp_flags[..2], &[syn, rst_ack], "{tcp_flags:x?}");
+    assert_eq!(&tcp_flags[2..4], &[syn, synack], "{tcp_flags:x?}");
+    assert_eq!(tcp_flags[4] & 0x10, 0x10, "third packet of the handshake is an ACK");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -79,6 +79,13 @@ pub enum Command {
         /// Seed of every random choice (same seed, same output).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Print every frame's journey, hop by hop, under the command that sent it.
+        #[arg(long)]
+        trace: bool,
+        /// Capture a device into a pcap file that Wireshark and tshark open:
+        /// `NS:DEV=FILE` (`host:DEV=FILE` for the root namespace). Repeatable.
+        #[arg(long = "capture", value_name = "NS:DEV=FILE")]
+        captures: Vec<net::CaptureSpec>,
     },
 }
 
@@ -93,9 +100,10 @@ pub fn main() -> i32 {
         }
     };
     // A panic is a kns bug: report it as an internal error with its own exit code.
-    if let Command::Net { file, output, seed } = &cli.command {
+    if let Command::Net { file, output, seed, trace, captures } = &cli.command {
         // A script's results are printed even when a later line stops it.
-        let result = std::panic::catch_unwind(|| net::net(file, *output, *seed));
+        let opts = net::NetOptions { seed: *seed, trace: *trace, captures: captures.clone() };
+        let result = std::panic::catch_unwind(|| net::net(file, *output, &opts));
         let (out, status) = result.unwrap_or_else(|panic| {
             (String::new(), Err(CliError::Internal(panic_message(panic.as_ref()))))
         });
@@ -145,8 +153,9 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
     match &cli.command {
         Command::Matrix { files, ports, output } => commands::matrix(files, ports, *output),
         Command::Explain { files, from, to, port } => commands::explain(files, from, to, *port),
-        Command::Net { file, output, seed } => {
-            let (out, status) = net::net(file, *output, *seed);
+        Command::Net { file, output, seed, trace, captures } => {
+            let opts = net::NetOptions { seed: *seed, trace: *trace, captures: captures.clone() };
+            let (out, status) = net::net(file, *output, &opts);
             status.map(|()| out)
         }
     }
