@@ -10,6 +10,7 @@ pub mod drop;
 pub mod engine;
 pub mod net;
 pub mod netfilter;
+pub mod script;
 pub mod stack;
 pub mod time;
 pub mod wire;
