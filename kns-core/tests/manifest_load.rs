@@ -632,3 +632,37 @@ status:
     assert_eq!((p.ip.to_string(), p.ready), ("10.244.1.5".to_string(), true));
     assert_eq!(loaded.cluster.node(p.node).ip.to_string(), "172.18.0.2");
 }
+
+/// Names, nodes and addresses do not depend on the order in which files are given.
+#[test]
+fn file_order_does_not_change_names_or_addresses() {
+    let text = demo();
+    let (head, tail) =
+        text.split_at(text.find("kind: Deployment\nmetadata:\n  name: web").expect("web"));
+    let head = head.trim_end_matches("apiVersion: apps/v1\n");
+    let tail = format!("apiVersion: apps/v1\n{tail}");
+    let summary = |c: &Cluster| {
+        let mut pods: Vec<(String, String, String)> = c
+            .pods
+            .iter()
+            .map(|p| (c.pod_ref(p.id), c.node(p.node).name.clone(), p.ip.to_string()))
+            .collect();
+        pods.sort();
+        let mut services: Vec<(String, Option<String>)> = c
+            .services
+            .iter()
+            .map(|s| {
+                (
+                    format!("{}/{}", c.namespace(s.namespace).name, s.name),
+                    s.cluster_ip.map(|i| i.to_string()),
+                )
+            })
+            .collect();
+        services.sort();
+        (pods, services)
+    };
+    let forward = load(&[("a.yaml", head), ("b.yaml", &tail)]).expect("loads").cluster;
+    let backward = load(&[("b.yaml", &tail), ("a.yaml", head)]).expect("loads").cluster;
+    assert_eq!(summary(&forward), summary(&backward));
+    assert_eq!(summary(&forward), summary(&load_str("demo.yaml", &text).unwrap().cluster));
+}
