@@ -261,14 +261,27 @@ fn given_endpoints_and_slices_are_used_as_they_are() {
     assert_eq!(
         summary,
         vec![
+            ("web-abc".into(), "web".into(), vec![("192.0.2.20".into(), true)]),
             (
                 "db".into(),
                 "db".into(),
                 vec![("192.0.2.10".into(), true), ("192.0.2.11".into(), false)]
             ),
-            ("web-abc".into(), "web".into(), vec![("192.0.2.20".into(), true)]),
         ]
     );
+}
+
+#[test]
+fn endpoint_slices_win_over_their_mirrored_endpoints() {
+    let text = concat!(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec: {ports: [{port: 5432}]}\n---\n",
+        "apiVersion: v1\nkind: Endpoints\nmetadata: {name: db}\nsubsets: [{addresses: [{ip: 192.0.2.10}], ports: [{port: 5432}]}]\n---\n",
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: db-x7k2p\n  labels: {kubernetes.io/service-name: db}\n",
+        "addressType: IPv4\nendpoints: [{addresses: [192.0.2.10]}]\nports: [{port: 5432}]\n",
+    );
+    let c = load_ok(text).cluster;
+    let names: Vec<&str> = c.endpoint_slices.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["db-x7k2p"]);
 }
 
 #[test]
