@@ -437,7 +437,7 @@ fn policy_types_are_defaulted_as_the_api_server_does() {
 
 #[test]
 fn ingresses_and_config_maps() {
-    let text = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop}\nspec:\n  ingressClassName: nginx\n  tls: [{hosts: [shop.example]}]\n  rules:\n  - host: shop.example\n    http:\n      paths:\n      - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {name: http}}}}\n      - {path: /, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}\n";
+    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop}\nspec:\n  ingressClassName: nginx\n  tls: [{hosts: [shop.example]}]\n  rules:\n  - host: shop.example\n    http:\n      paths:\n      - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {name: http}}}}\n      - {path: /, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}\n";
     let loaded = load_ok(text);
     let i = &loaded.cluster.ingresses[0];
     assert_eq!(i.class.as_deref(), Some("nginx"));
@@ -454,7 +454,8 @@ fn ingresses_and_config_maps() {
     assert_eq!(
         warnings(&loaded),
         [
-            "t.yaml: document 1 (Ingress default/shop): spec.tls: kns does not terminate TLS; Ingress traffic is plain HTTP"
+            "t.yaml: document 2 (Ingress default/shop): spec.tls: kns does not terminate TLS; Ingress traffic is plain HTTP",
+            "t.yaml: document 2 (Ingress default/shop): spec.rules[0].http.paths[0].backend.service: no Service `api` in namespace default; requests routed to it fail",
         ]
     );
 }

@@ -261,6 +261,7 @@ pub(super) fn build(objects: Vec<Object>, diag: &mut Diag) -> Cluster {
             Body::Ingress(ing) => {
                 let id = IngressId::from_index(cluster.ingresses.len());
                 if let Some(i) = ingress::convert(id, ns_of(o), &o.name, ing, &o.loc, diag) {
+                    ingress::warn_missing_backends(&cluster, &i, &o.loc, diag);
                     cluster.ingresses.push(i);
                 }
             }
