@@ -261,14 +261,27 @@ fn given_endpoints_and_slices_are_used_as_they_are() {
     assert_eq!(
         summary,
         vec![
+            ("web-abc".into(), "web".into(), vec![("192.0.2.20".into(), true)]),
             (
                 "db".into(),
                 "db".into(),
                 vec![("192.0.2.10".into(), true), ("192.0.2.11".into(), false)]
             ),
-            ("web-abc".into(), "web".into(), vec![("192.0.2.20".into(), true)]),
         ]
     );
+}
+
+#[test]
+fn endpoint_slices_win_over_their_mirrored_endpoints() {
+    let text = concat!(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec: {ports: [{port: 5432}]}\n---\n",
+        "apiVersion: v1\nkind: Endpoints\nmetadata: {name: db}\nsubsets: [{addresses: [{ip: 192.0.2.10}], ports: [{port: 5432}]}]\n---\n",
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: db-x7k2p\n  labels: {kubernetes.io/service-name: db}\n",
+        "addressType: IPv4\nendpoints: [{addresses: [192.0.2.10]}]\nports: [{port: 5432}]\n",
+    );
+    let c = load_ok(text).cluster;
+    let names: Vec<&str> = c.endpoint_slices.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["db-x7k2p"]);
 }
 
 #[test]
@@ -424,7 +437,7 @@ fn policy_types_are_defaulted_as_the_api_server_does() {
 
 #[test]
 fn ingresses_and_config_maps() {
-    let text = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop}\nspec:\n  ingressClassName: nginx\n  tls: [{hosts: [shop.example]}]\n  rules:\n  - host: shop.example\n    http:\n      paths:\n      - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {name: http}}}}\n      - {path: /, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}\n";
+    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop}\nspec:\n  ingressClassName: nginx\n  tls: [{hosts: [shop.example]}]\n  rules:\n  - host: shop.example\n    http:\n      paths:\n      - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {name: http}}}}\n      - {path: /, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}\n";
     let loaded = load_ok(text);
     let i = &loaded.cluster.ingresses[0];
     assert_eq!(i.class.as_deref(), Some("nginx"));
@@ -441,7 +454,8 @@ fn ingresses_and_config_maps() {
     assert_eq!(
         warnings(&loaded),
         [
-            "t.yaml: document 1 (Ingress default/shop): spec.tls: kns does not terminate TLS; Ingress traffic is plain HTTP"
+            "t.yaml: document 2 (Ingress default/shop): spec.tls: kns does not terminate TLS; Ingress traffic is plain HTTP",
+            "t.yaml: document 2 (Ingress default/shop): spec.rules[0].http.paths[0].backend.service: no Service `api` in namespace default; requests routed to it fail",
         ]
     );
 }
@@ -631,4 +645,38 @@ status:
     let p = &loaded.cluster.pods[0];
     assert_eq!((p.ip.to_string(), p.ready), ("10.244.1.5".to_string(), true));
     assert_eq!(loaded.cluster.node(p.node).ip.to_string(), "172.18.0.2");
+}
+
+/// Names, nodes and addresses do not depend on the order in which files are given.
+#[test]
+fn file_order_does_not_change_names_or_addresses() {
+    let text = demo();
+    let (head, tail) =
+        text.split_at(text.find("kind: Deployment\nmetadata:\n  name: web").expect("web"));
+    let head = head.trim_end_matches("apiVersion: apps/v1\n");
+    let tail = format!("apiVersion: apps/v1\n{tail}");
+    let summary = |c: &Cluster| {
+        let mut pods: Vec<(String, String, String)> = c
+            .pods
+            .iter()
+            .map(|p| (c.pod_ref(p.id), c.node(p.node).name.clone(), p.ip.to_string()))
+            .collect();
+        pods.sort();
+        let mut services: Vec<(String, Option<String>)> = c
+            .services
+            .iter()
+            .map(|s| {
+                (
+                    format!("{}/{}", c.namespace(s.namespace).name, s.name),
+                    s.cluster_ip.map(|i| i.to_string()),
+                )
+            })
+            .collect();
+        services.sort();
+        (pods, services)
+    };
+    let forward = load(&[("a.yaml", head), ("b.yaml", &tail)]).expect("loads").cluster;
+    let backward = load(&[("b.yaml", &tail), ("a.yaml", head)]).expect("loads").cluster;
+    assert_eq!(summary(&forward), summary(&backward));
+    assert_eq!(summary(&forward), summary(&load_str("demo.yaml", &text).unwrap().cluster));
 }

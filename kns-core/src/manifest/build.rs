@@ -217,19 +217,25 @@ pub(super) fn build(objects: Vec<Object>, diag: &mut Diag) -> Cluster {
     }
     allocate_node_ports(&mut cluster, &locs, topo.explicit, diag);
 
-    // Endpoints: given ones, then computed ones for Services that have none.
+    // Endpoints: given EndpointSlices; legacy Endpoints of Services that have no slice (a
+    // dump often holds both, mirrored, and kube-proxy reads only the slices); then computed
+    // slices for Services that have neither.
     let mut slices = Vec::new();
     {
         let r = Resolver::new(&cluster);
         for o in &objects {
-            match &o.body {
-                Body::Endpoints(e) => {
-                    slices.extend(endpoints(ns_of(o), &o.name, e, &o.loc, &r, diag))
+            if let Body::EndpointSlice(s) = &o.body {
+                slices.extend(endpoint_slice(ns_of(o), &o.name, s, &o.loc, &r, diag));
+            }
+        }
+        let sliced: BTreeSet<(NamespaceId, String)> =
+            slices.iter().map(|s| (s.namespace, s.service_name.clone())).collect();
+        for o in &objects {
+            if let Body::Endpoints(e) = &o.body {
+                let converted = endpoints(ns_of(o), &o.name, e, &o.loc, &r, diag);
+                if !sliced.contains(&(ns_of(o), o.name.clone())) {
+                    slices.extend(converted);
                 }
-                Body::EndpointSlice(s) => {
-                    slices.extend(endpoint_slice(ns_of(o), &o.name, s, &o.loc, &r, diag))
-                }
-                _ => {}
             }
         }
         let given: BTreeSet<(NamespaceId, String)> =
@@ -255,6 +261,7 @@ pub(super) fn build(objects: Vec<Object>, diag: &mut Diag) -> Cluster {
             Body::Ingress(ing) => {
                 let id = IngressId::from_index(cluster.ingresses.len());
                 if let Some(i) = ingress::convert(id, ns_of(o), &o.name, ing, &o.loc, diag) {
+                    ingress::warn_missing_backends(&cluster, &i, &o.loc, diag);
                     cluster.ingresses.push(i);
                 }
             }

@@ -5,7 +5,8 @@ use k8s_openapi::api::networking::v1::{Ingress as K8sIngress, IngressBackend as 
 use super::validate::join;
 use super::{Diag, Location};
 use crate::model::{
-    Ingress, IngressBackend, IngressId, IngressPath, IngressRule, NamespaceId, PathType, PortRef,
+    Cluster, Ingress, IngressBackend, IngressId, IngressPath, IngressRule, NamespaceId, PathType,
+    PortRef,
 };
 
 /// Converts one Ingress; `None` when it has errors (all reported).
@@ -66,6 +67,50 @@ pub(super) fn convert(
         rules,
         tls_hosts,
     })
+}
+
+/// Warns (once per Service) about backends naming a Service, or a Service port, that the
+/// input does not have: requests routed there would fail.
+pub(super) fn warn_missing_backends(
+    cluster: &Cluster,
+    ing: &Ingress,
+    loc: &Location,
+    diag: &mut Diag,
+) {
+    let ns = &cluster.namespace(ing.namespace).name;
+    let mut backends: Vec<(String, &IngressBackend)> = Vec::new();
+    if let Some(b) = &ing.default_backend {
+        backends.push(("spec.defaultBackend.service".into(), b));
+    }
+    for (i, r) in ing.rules.iter().enumerate() {
+        for (j, p) in r.paths.iter().enumerate() {
+            backends.push((format!("spec.rules[{i}].http.paths[{j}].backend.service"), &p.backend));
+        }
+    }
+    for (field, b) in backends {
+        let key = format!("ingress backend {ns}/{}", b.service);
+        let Some(svc) = cluster.service_by_name(ns, &b.service) else {
+            let msg =
+                format!("no Service `{}` in namespace {ns}; requests routed to it fail", b.service);
+            diag.warn_once(key, loc.with_field(field), msg);
+            continue;
+        };
+        let has_port = svc.ports.iter().any(|p| match &b.port {
+            PortRef::Number(n) => p.port == *n,
+            PortRef::Name(name) => p.name.as_deref() == Some(name.as_str()),
+        });
+        if !has_port {
+            let msg = format!(
+                "Service {ns}/{} has no port {}; requests routed to it fail",
+                b.service, b.port
+            );
+            diag.warn_once(
+                format!("{key}:{}", b.port),
+                loc.with_field(format!("{field}.port")),
+                msg,
+            );
+        }
+    }
 }
 
 fn backend(b: &K8sBackend, path: &str, loc: &Location, diag: &mut Diag) -> Option<IngressBackend> {

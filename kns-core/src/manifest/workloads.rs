@@ -19,6 +19,10 @@ use crate::model::{Container, ContainerPort, Labels, Node, Owner};
 /// The characters of generated name suffixes (no vowels, no look-alikes), as in Kubernetes.
 const ALPHABET: &[u8; 27] = b"bcdfghjklmnpqrstvwxz2456789";
 
+/// The most replicas kns expands one controller into (a guard against typos such as
+/// `replicas: 30000000` exhausting memory).
+pub(super) const MAX_REPLICAS: i32 = 100_000;
+
 /// A pod about to be placed: everything but its node and addresses.
 #[derive(Debug, Clone)]
 pub(super) struct PodPlan {
@@ -282,11 +286,11 @@ pub(super) fn expand(
     let Some(t) = template(w.template, w.selector, w.loc, diag) else { return Vec::new() };
     let replicas = match w.replicas {
         None => 1,
-        Some(n) if n >= 0 => n as u32,
+        Some(n) if (0..=MAX_REPLICAS).contains(&n) => n as u32,
         Some(n) => {
             diag.error(
                 w.loc.with_field("spec.replicas"),
-                format!("replicas must not be negative (found {n})"),
+                format!("replicas must be between 0 and {MAX_REPLICAS} in kns (found {n})"),
             );
             return Vec::new();
         }
