@@ -700,3 +700,21 @@ ip -n router link set lo up
     assert!(get.local, "all of 127.0.0.0/8 is local once lo is up");
     assert!(!sim.route_get(router, ip("10.96.0.11")).map(|g| g.local).unwrap_or(false));
 }
+
+#[test]
+fn a_port_moved_out_of_the_bridge_no_longer_receives_its_frames() {
+    let mut sim = Sim::new(17);
+    run(&mut sim, BRIDGE);
+    let a = ns(&sim, "a");
+    sim.attach_stack(a, Recorder::default());
+    ping(&mut sim, "a", "10.0.0.1", "10.0.0.3", 1);
+    assert_eq!(replies(&mut sim, "a", "10.0.0.3"), 1);
+    // veth-c leaves the bridge for another namespace, where it is brought up again.
+    run(&mut sim, "ip netns add x\nip link set veth-c netns x\nip -n x link set veth-c up");
+    ping(&mut sim, "a", "10.0.0.1", "10.0.0.3", 1);
+    assert_eq!(replies(&mut sim, "a", "10.0.0.3"), 1, "no new reply: the learned port is stale");
+    // The request was flooded to the remaining port instead, where b refused it.
+    let b = ns(&sim, "b");
+    assert_eq!(sim.drops(b).get(&DropReason::NotForUs), Some(&1));
+    assert!(sim.conservation().holds());
+}
