@@ -123,6 +123,10 @@ fn three_namespaces_on_a_bridge() {
     );
     ping(&mut sim, "a", "10.0.0.1", "10.0.0.3", 1);
     assert_eq!(replies(&mut sim, "a", "10.0.0.3"), 3);
+    // Interface counters: c's port carried the flooded ARP request and the unicast traffic.
+    let st = sim.link_stats(Sim::ROOT, "veth-c").unwrap();
+    assert_eq!((st.tx_packets, st.rx_packets), (4, 4), "{st:?}");
+    assert_eq!(sim.link_stats(Sim::ROOT, "veth-b").unwrap().rx_packets, 0);
     // The bridge's own address is the gateway.
     ping(&mut sim, "a", "10.0.0.1", "10.0.0.254", 1);
     assert_eq!(replies(&mut sim, "a", "10.0.0.254"), 1);

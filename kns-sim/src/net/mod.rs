@@ -106,6 +106,20 @@ impl Default for LinkParams {
     }
 }
 
+/// Frame counters of one interface, as `ip -s link` shows them (bytes include the Ethernet
+/// header).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+}
+
 /// The state of a neighbour entry, as `ip neigh` prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NeighState {
@@ -195,6 +209,7 @@ pub(crate) struct Iface {
     /// `net.ipv4.conf.DEV.proxy_arp`.
     pub(crate) proxy_arp: bool,
     pub(crate) capture: Option<CaptureId>,
+    pub(crate) stats: LinkStats,
     pub(crate) alive: bool,
 }
 
@@ -475,6 +490,11 @@ impl Sim {
             .ok_or_else(|| IpError::NoDevice(name.to_string()))
     }
 
+    /// The frame counters of `dev` in `ns`.
+    pub fn link_stats(&self, ns: NetnsId, dev: &str) -> Result<LinkStats, IpError> {
+        Ok(self.ifaces[self.iface_id(ns, dev)?.0 as usize].stats)
+    }
+
     /// The MAC address of interface `id`.
     pub fn iface_mac(&self, id: IfaceId) -> [u8; 6] {
         self.ifaces[id.0 as usize].mac
@@ -507,6 +527,7 @@ impl Sim {
             hairpin: false,
             proxy_arp: false,
             capture: None,
+            stats: LinkStats::default(),
             alive: true,
         });
         let mut ifaces = BTreeMap::new();
@@ -548,6 +569,7 @@ impl Sim {
             hairpin: false,
             proxy_arp: false,
             capture: None,
+            stats: LinkStats::default(),
             alive: true,
         });
         self.next_ifindex += 1;
