@@ -72,7 +72,7 @@ pub use capture::CaptureError;
 pub use config::{RouteGet, RouteSpec, VxlanConfig};
 pub use exec::IpError;
 pub use route::{Route, RouteProto, RouteTable};
-pub use trace::{Conservation, TraceEvent, TraceWhat};
+pub use trace::{Conservation, TraceEvent, TraceWhat, describe};
 
 /// A network namespace, numbered in creation order (0 is the host's root namespace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
