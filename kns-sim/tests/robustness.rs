@@ -9,6 +9,29 @@ const NS: &[&str] = &["a", "b", "c"];
 const DEV: &[&str] = &["v0", "v1", "br0", "vx0", "lo", "eth9"];
 const ADDR: &[&str] = &["10.0.0.1", "10.0.0.2", "10.0.1.1", "10.0.1.2", "192.168.0.1", "127.0.0.1"];
 
+/// A working start (a routed pair and a bridge) for the random commands to modify.
+const BASE: &str = "
+ip netns add a
+ip netns add b
+ip netns add c
+ip -n a link add v0 type veth peer name v0 netns b
+ip -n a addr add 10.0.0.1/24 dev v0
+ip -n b addr add 10.0.0.2/24 dev v0
+ip -n a link set v0 up
+ip -n b link set v0 up
+ip -n b link add br0 type bridge
+ip -n b link set br0 up
+ip -n b addr add 10.0.1.1/24 dev br0
+ip -n b link add v1 type veth peer name v1 netns c
+ip -n b link set v1 master br0
+ip -n b link set v1 up
+ip -n c addr add 10.0.1.2/24 dev v1
+ip -n c link set v1 up
+ip -n a route add default via 10.0.0.2
+ip -n c route add default via 10.0.1.1
+ip netns exec b sysctl -w net.ipv4.ip_forward=1
+";
+
 fn command() -> impl Strategy<Value = String> {
     let ns = prop::sample::select(NS);
     let ns2 = prop::sample::select(NS);
@@ -76,8 +99,8 @@ proptest! {
         sends in prop::collection::vec(traffic(), 0..20),
     ) {
         let mut sim = Sim::new(seed);
-        for c in &cmds {
-            let parsed = kns_sim::cmd::parse_command(c).unwrap().unwrap();
+        for c in BASE.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).chain(cmds) {
+            let parsed = kns_sim::cmd::parse_command(&c).unwrap().unwrap();
             let _ = sim.exec(&parsed);
         }
         for (from, pkt) in &sends {
