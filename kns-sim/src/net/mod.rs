@@ -50,6 +50,7 @@ mod ipv4;
 pub mod packet;
 pub mod route;
 mod show;
+mod tc;
 mod trace;
 mod vxlan;
 
