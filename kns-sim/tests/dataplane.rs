@@ -722,3 +722,24 @@ fn a_port_moved_out_of_the_bridge_no_longer_receives_its_frames() {
     assert_eq!(sim.drops(b).get(&DropReason::NotForUs), Some(&1));
     assert!(sim.conservation().holds());
 }
+
+#[test]
+fn a_subnet_broadcast_reaches_every_host_and_draws_no_errors() {
+    let mut sim = Sim::new(18);
+    run(&mut sim, BRIDGE);
+    let a = ns(&sim, "a");
+    let b = ns(&sim, "b");
+    sim.attach_stack(a, Recorder::default());
+    sim.attach_stack(b, Recorder::default());
+    let bcast = packet::udp_datagram(v4("10.0.0.1"), v4("10.0.0.255"), 68, 67, 64, b"hello all");
+    sim.send_ip(a, &bcast);
+    sim.run_until_idle(10_000).unwrap();
+    let got = sim.stack_mut::<Recorder>(b).unwrap().summaries();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].dst, ip("10.0.0.255"));
+    // c has no socket layer but does not answer a broadcast with "port unreachable".
+    assert!(sim.stack_mut::<Recorder>(a).unwrap().received.is_empty());
+    // No ARP was needed.
+    assert_eq!(sim.ip(Some("a"), "neigh").unwrap(), "");
+    assert!(sim.conservation().holds());
+}
