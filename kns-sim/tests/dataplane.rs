@@ -453,6 +453,13 @@ fn vxlan_overlay_between_two_nodes() {
     let fdb = run(&mut sim, "ip netns exec node2 bridge fdb show dev vxlan0");
     assert!(fdb.contains("00:00:00:00:00:00 dev vxlan0 dst 192.168.0.11 self permanent"), "{fdb}");
     assert!(fdb.contains(" dst 192.168.0.11 self\n"), "learned the remote pod's MAC: {fdb}");
+    // A frame bigger than the VXLAN device's MTU (1450) is dropped at the bridge, as in Linux.
+    run(&mut sim, "ip -n pod1 link set eth0 mtu 1500");
+    let big = packet::icmp_echo_request(v4("10.244.0.2"), v4("10.244.0.3"), 1, 9, 64, &[0u8; 1440]);
+    sim.send_ip(pod1, &big);
+    sim.run_until_idle(10_000).unwrap();
+    let node1 = ns(&sim, "node1");
+    assert_eq!(sim.drops(node1).get(&DropReason::Mtu), Some(&1));
     assert!(sim.conservation().holds(), "{}", sim.conservation());
 }
 

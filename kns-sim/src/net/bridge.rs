@@ -111,6 +111,10 @@ impl Sim {
             let to = self.ifaces[out.0 as usize].name.clone();
             self.tr(ns, Some(br), frame.id, TraceWhat::Bridged { to }, &frame.buf);
         }
+        // Like Linux's `is_skb_forwardable`: a frame larger than the egress port's MTU is dropped.
+        if frame.buf.len() > self.ifaces[out.0 as usize].mtu as usize + ETH_LEN {
+            return self.drop_frame(ns, Some(out), frame, DropReason::Mtu);
+        }
         if self.namespaces[ns.0 as usize].bridge_nf
             && in_port.is_some()
             && frame.buf.get(12..14) == Some(&[0x08, 0x00])
