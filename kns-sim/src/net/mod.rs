@@ -9,6 +9,12 @@
 //! **API boundary:** names (`"red"`, `"veth0"`) are resolved at the edge into [`NetnsId`] and
 //! [`IfaceId`]; the dataplane works with ids only and formats no text unless tracing is on.
 //!
+//! **Code map:** `config` (the iproute2-like API: netns, link, addr, route, neigh, fdb,
+//! sysctl), `exec` (text commands and [`IpError`]), `show` (iproute2 output), `tc` (netem);
+//! the frame path is `dataplane` (events, accounting, device rx/tx, veth wire), `bridge`,
+//! `vxlan`, `arp` and `ipv4`; `route` is the pure routing table, `packet` the frame builders,
+//! `trace` the data trace and conservation, `capture` the pcap writer.
+//!
 //! ```
 //! use kns_sim::Sim;
 //! use kns_sim::net::packet::icmp_echo_request;
