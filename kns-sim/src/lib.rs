@@ -5,10 +5,12 @@
 //! no files: captures and traces are written to whatever `io::Write` the caller hands in.
 
 pub mod cmd;
+pub mod conntrack;
 pub mod drop;
 pub mod engine;
 pub mod net;
 pub mod netfilter;
+pub mod script;
 pub mod stack;
 pub mod time;
 pub mod wire;

@@ -2,6 +2,7 @@
 //! a `check` helper for single flows, the conformance topology and its reachability tables.
 #![allow(dead_code)] // Each test file uses a different subset of the helpers.
 
+pub mod load;
 pub mod reach;
 pub mod yaml;
 

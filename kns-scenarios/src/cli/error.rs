@@ -27,8 +27,10 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     /// A script or command failed at a given line.
-    #[error("line {line}: {message}")]
+    #[error("{file}:{line}: {message}")]
     Script {
+        /// The script's name.
+        file: String,
         /// 1-based line number.
         line: usize,
         /// What went wrong.

@@ -4,6 +4,7 @@
 mod commands;
 mod error;
 mod input;
+mod net;
 mod render;
 
 use std::io::Write;
@@ -13,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use kns_core::PortProtocol;
 
 pub use error::{CliError, EXIT_INTERNAL, EXIT_OK, EXIT_USER};
+pub use net::NetFormat;
 pub use render::MatrixView;
 
 /// kns — a deterministic emulator of Kubernetes cluster networking.
@@ -65,6 +67,26 @@ pub enum Command {
         #[arg(long)]
         port: PortProtocol,
     },
+    /// Run a script of Linux networking commands (ip, sysctl, iptables, ping, traceroute, nc,
+    /// curl) against a fresh emulated host, one command per line.
+    Net {
+        /// The script (`-` reads standard input).
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = NetFormat::Text)]
+        output: NetFormat,
+        /// Seed of every random choice (same seed, same output).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print every frame's journey, hop by hop, under the command that sent it.
+        #[arg(long)]
+        trace: bool,
+        /// Capture a device into a pcap file that Wireshark and tshark open:
+        /// `NS:DEV=FILE` (`host:DEV=FILE` for the root namespace). Repeatable.
+        #[arg(long = "capture", value_name = "NS:DEV=FILE")]
+        captures: Vec<net::CaptureSpec>,
+    },
 }
 
 /// Runs `kns` with the process arguments and returns the exit code.
@@ -78,15 +100,25 @@ pub fn main() -> i32 {
         }
     };
     // A panic is a kns bug: report it as an internal error with its own exit code.
+    if let Command::Net { file, output, seed, trace, captures } = &cli.command {
+        // A script's results are printed even when a later line stops it.
+        let opts = net::NetOptions { seed: *seed, trace: *trace, captures: captures.clone() };
+        let result = std::panic::catch_unwind(|| net::net(file, *output, &opts));
+        let (out, status) = result.unwrap_or_else(|panic| {
+            (String::new(), Err(CliError::Internal(panic_message(panic.as_ref()))))
+        });
+        print!("{out}");
+        return match status {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                eprint!("{}", e.render());
+                e.exit_code()
+            }
+        };
+    }
     let result = std::panic::catch_unwind(|| run(&cli));
-    let result = result.unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "panic".into());
-        Err(CliError::Internal(what))
-    });
+    let result =
+        result.unwrap_or_else(|panic| Err(CliError::Internal(panic_message(panic.as_ref()))));
     match result {
         Ok(output) => {
             let mut stdout = std::io::stdout().lock();
@@ -107,10 +139,24 @@ pub fn main() -> i32 {
     }
 }
 
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
+}
+
 /// Runs one parsed command and returns what it prints on standard output.
 pub fn run(cli: &Cli) -> Result<String, CliError> {
     match &cli.command {
         Command::Matrix { files, ports, output } => commands::matrix(files, ports, *output),
         Command::Explain { files, from, to, port } => commands::explain(files, from, to, *port),
+        Command::Net { file, output, seed, trace, captures } => {
+            let opts = net::NetOptions { seed: *seed, trace: *trace, captures: captures.clone() };
+            let (out, status) = net::net(file, *output, &opts);
+            status.map(|()| out)
+        }
     }
 }

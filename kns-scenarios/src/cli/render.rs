@@ -70,7 +70,8 @@ impl MatrixView {
         out
     }
 
-    /// A grid per port: rows are sources, columns destinations; `✓` allowed, `·` denied.
+    /// A grid per port: rows are sources (numbered), columns the destinations with the same
+    /// numbers, so that the grid stays narrow whatever the pod names; `✓` allowed, `·` denied.
     pub fn to_table(&self) -> String {
         let mut out = String::new();
         for (pp, grid) in &self.probes {
@@ -84,10 +85,11 @@ impl MatrixView {
                 .load_style(presets::UTF8_BORDERS_ONLY)
                 .set_content_arrangement(ContentArrangement::Disabled);
             let mut header = vec![String::from("from \\ to")];
-            header.extend(self.pods.iter().cloned());
+            header.extend((1..=self.pods.len()).map(|i| i.to_string()));
             table.set_header(header);
-            for (from, row) in self.pods.iter().zip(grid) {
-                let mut cells = vec![from.clone()];
+            for (i, (from, row)) in self.pods.iter().zip(grid).enumerate() {
+                let mut cells =
+                    vec![format!("{:>w$} {from}", i + 1, w = self.pods.len().to_string().len())];
                 cells.extend(row.iter().map(|a| if *a { "✓" } else { "·" }.to_string()));
                 table.add_row(cells);
             }

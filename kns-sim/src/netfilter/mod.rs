@@ -1,14 +1,47 @@
 //! Netfilter-style packet processing for one network namespace: the five hooks, `filter` and
 //! `nat` tables with ordered chains, connection tracking, NAT, and pluggable filters.
 //!
-//! CONTRACT (being implemented): the engine calls [`Netfilter::process`] at each hook with the
-//! IP packet and its summary; NAT rewrites the bytes and the summary in place.
+//! The engine calls [`Netfilter::process`] at each hook a packet meets, PREROUTING or OUTPUT
+//! first and INPUT or POSTROUTING last; NAT rewrites the bytes and the summary in place.
+//! At each hook the stages run in Linux's priority order: connection tracking (-200), the nat
+//! table's destination NAT (-100, PREROUTING and OUTPUT), the filter table (0), the nat table's
+//! source NAT (100, INPUT and POSTROUTING). [`PacketFilter`]s registered with
+//! [`Netfilter::add_filter`] slot in between by priority (see [`priority`]).
+//!
+//! Connection tracking follows Linux: a connection is created by its first packet and
+//! confirmed when that packet passes its last hook (if it is dropped first, the connection is
+//! forgotten). The nat table is consulted only for a connection's first packet; the decision is
+//! stored in the connection and applied to every later packet, reversed on replies, and to the
+//! packets quoted by RELATED ICMP errors.
+//!
+//! iptables only sees IPv4: IPv6 packets are tracked and offered to packet filters, but the
+//! rule tables pass them untouched.
+//!
+//! **Hot path:** `process` allocates nothing unless notes are on ([`Netfilter::set_notes`]) or
+//! a packet is dropped (a drop reason names its table and chain).
 
-use std::net::IpAddr;
+mod filter;
+mod parse;
+mod rule;
+mod table;
 
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+pub use filter::{FilterVerdict, PacketFilter, priority};
+pub use rule::{PortRange, StateSet};
+pub use table::{Policy, TableKind};
+
+use crate::conntrack::{
+    Conntrack, ConntrackConfig, CtState, Direction, EntryId, Start, TcpState, Tuple, classify,
+    quoted_tuple,
+};
 use crate::drop::DropReason;
 use crate::time::Time;
-use crate::wire::PacketSummary;
+use crate::wire::rewrite::{self, End};
+use crate::wire::{L4Summary, PacketSummary};
+use rule::PacketView;
+use table::{Outcome, RuleTable};
 
 /// The five netfilter hooks, in the order a forwarded packet meets them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -23,6 +56,39 @@ pub enum Hook {
     Output,
     /// Every packet leaving an interface, after routing.
     Postrouting,
+}
+
+impl Hook {
+    fn index(self) -> usize {
+        match self {
+            Hook::Prerouting => 0,
+            Hook::Input => 1,
+            Hook::Forward => 2,
+            Hook::Output => 3,
+            Hook::Postrouting => 4,
+        }
+    }
+
+    /// The chain name (`PREROUTING`, ...).
+    pub fn chain_name(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "PREROUTING",
+            Hook::Input => "INPUT",
+            Hook::Forward => "FORWARD",
+            Hook::Output => "OUTPUT",
+            Hook::Postrouting => "POSTROUTING",
+        }
+    }
+
+    /// Whether a packet meets this hook first in a namespace (conntrack accounts it here).
+    fn is_first(self) -> bool {
+        matches!(self, Hook::Prerouting | Hook::Output)
+    }
+
+    /// Whether a packet meets this hook last in a namespace (conntrack confirms it here).
+    fn is_last(self) -> bool {
+        matches!(self, Hook::Postrouting | Hook::Input)
+    }
 }
 
 /// What the engine knows about a packet at a hook.
@@ -64,9 +130,131 @@ pub enum Verdict {
     Reject(DropReason, RejectWith),
 }
 
-/// The netfilter state of one namespace.
+/// An `iptables` command that failed, worded as iptables words it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IptablesError {
+    /// An option no loaded module understands.
+    #[error(
+        "iptables v1.8: unknown option \"{0}\"\nTry `iptables -h' or 'iptables --help' for more information."
+    )]
+    UnknownOption(String),
+    /// A malformed argument or a bad combination of options.
+    #[error("iptables v1.8: {0}\nTry `iptables -h' or 'iptables --help' for more information.")]
+    Parameter(String),
+    /// `-D` or `-C` with a rule the chain does not hold.
+    #[error("iptables: Bad rule (does a matching rule exist in that chain?).")]
+    BadRule,
+    /// A chain (or jump target) that does not exist.
+    #[error("iptables: No chain/target/match by that name.")]
+    NoChain,
+    /// A rule number past the end of the chain (`insertion`, `deletion`, `replacement`).
+    #[error("iptables: Index of {0} too big.")]
+    Index(&'static str),
+    /// `-N` of an existing chain.
+    #[error("iptables: Chain already exists.")]
+    ChainExists,
+    /// `-X` of a chain that still has rules.
+    #[error("iptables: Directory not empty.")]
+    ChainNotEmpty,
+    /// `-X` of a chain that rules still jump to.
+    #[error("iptables: Too many links.")]
+    ChainInUse,
+    /// A jump that would make chains loop.
+    #[error("iptables: Too many levels of symbolic links.")]
+    Loop,
+    /// `-P` on a user chain.
+    #[error("iptables: Bad built-in chain name.")]
+    BadBuiltin,
+    /// `-P` with a policy other than ACCEPT or DROP.
+    #[error("iptables: Bad policy name. Run `dmesg' for more information.")]
+    BadPolicy,
+    /// A target used where the kernel refuses it (DNAT in filter, DROP in nat, ...).
+    #[error("iptables: Invalid argument. Run `dmesg' for more information.")]
+    InvalidArgument,
+    /// `-t` with an unknown table.
+    #[error(
+        "iptables v1.8: can't initialize iptables table `{0}': Table does not exist (do you need to insmod?)\nPerhaps iptables or your kernel needs to be upgraded."
+    )]
+    NoTable(String),
+}
+
+/// Human-readable notes about decisions, collected only when switched on.
 #[derive(Debug, Default)]
-pub struct Netfilter {}
+pub(crate) struct Notes {
+    pub on: bool,
+    list: Vec<String>,
+}
+
+impl Notes {
+    /// Records the note `f` builds, if notes are on (so nothing is formatted otherwise).
+    pub fn add(&mut self, f: impl FnOnce() -> String) {
+        if self.on {
+            self.list.push(f());
+        }
+    }
+}
+
+/// Which end of a packet a NAT stage changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Manip {
+    Dst,
+    Src,
+}
+
+/// A stage of a hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Nat(Manip),
+    Filter,
+    Plugin(usize),
+}
+
+struct Plugin {
+    hook: Hook,
+    priority: i32,
+    filter: Box<dyn PacketFilter>,
+}
+
+/// Connection tracking's view of the packet being processed.
+#[derive(Debug, Clone, Copy)]
+struct Ct {
+    entry: Option<EntryId>,
+    dir: Direction,
+    state: CtState,
+}
+
+const CARRY: usize = 8;
+
+/// The netfilter state of one namespace.
+pub struct Netfilter {
+    filter: RuleTable,
+    nat: RuleTable,
+    conntrack: Conntrack,
+    plugins: Vec<Plugin>,
+    steps: [Vec<Step>; 5],
+    notes: Notes,
+    /// Packet marks carried from one hook to the next, keyed by the packet's tuple.
+    carry: [(Tuple, u32); CARRY],
+    carry_next: usize,
+    drop_invalid: bool,
+}
+
+impl fmt::Debug for Netfilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Netfilter")
+            .field("filter", &self.filter)
+            .field("nat", &self.nat)
+            .field("conntrack", &self.conntrack)
+            .field("filters", &self.plugins.iter().map(|p| p.filter.name()).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Netfilter {
+    fn default() -> Self {
+        Netfilter::with_conntrack(ConntrackConfig::default())
+    }
+}
 
 impl Netfilter {
     /// Empty tables with ACCEPT policies and an empty connection table.
@@ -74,15 +262,640 @@ impl Netfilter {
         Netfilter::default()
     }
 
+    /// Empty tables and a connection table with `config`.
+    pub fn with_conntrack(config: ConntrackConfig) -> Self {
+        let unset = Tuple {
+            src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            proto: 0,
+            src_port: 0,
+            dst_port: 0,
+        };
+        let mut nf = Netfilter {
+            filter: RuleTable::new(TableKind::Filter),
+            nat: RuleTable::new(TableKind::Nat),
+            conntrack: Conntrack::new(config),
+            plugins: Vec::new(),
+            steps: Default::default(),
+            notes: Notes::default(),
+            carry: [(unset, 0); CARRY],
+            carry_next: 0,
+            drop_invalid: false,
+        };
+        nf.rebuild_steps();
+        nf
+    }
+
+    /// The connection table.
+    pub fn conntrack(&self) -> &Conntrack {
+        &self.conntrack
+    }
+
+    /// The connection table as `conntrack -L` prints it.
+    pub fn conntrack_list(&self, now: Time) -> String {
+        self.conntrack.list(now)
+    }
+
+    /// Makes connection tracking itself drop INVALID packets (reason
+    /// [`DropReason::ConntrackInvalid`]) before any rule sees them, as kube-proxy's
+    /// `-m conntrack --ctstate INVALID -j DROP` rule does. Off by default, as in Linux, where
+    /// only rules drop INVALID packets.
+    pub fn set_drop_invalid(&mut self, on: bool) {
+        self.drop_invalid = on;
+    }
+
+    /// Switches the collection of notes on or off (off by default).
+    pub fn set_notes(&mut self, on: bool) {
+        self.notes.on = on;
+        if !on {
+            self.notes.list.clear();
+        }
+    }
+
+    /// The notes collected since the last call, oldest first.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes.list)
+    }
+
+    /// Registers a packet filter at `hook`. It runs after the stages and filters whose priority
+    /// is lower or equal (see [`priority`]), in registration order among equals.
+    pub fn add_filter(&mut self, hook: Hook, priority: i32, filter: Box<dyn PacketFilter>) {
+        self.plugins.push(Plugin { hook, priority, filter });
+        self.rebuild_steps();
+    }
+
+    /// Removes every packet filter called `name`; returns how many there were.
+    pub fn remove_filters(&mut self, name: &str) -> usize {
+        let before = self.plugins.len();
+        self.plugins.retain(|p| p.filter.name() != name);
+        self.rebuild_steps();
+        before - self.plugins.len()
+    }
+
+    fn rebuild_steps(&mut self) {
+        for hook in [Hook::Prerouting, Hook::Input, Hook::Forward, Hook::Output, Hook::Postrouting]
+        {
+            let mut steps: Vec<(i32, usize, Step)> = Vec::new();
+            let mut builtin = |prio, step| steps.push((prio, 0, step));
+            match hook {
+                Hook::Prerouting => builtin(priority::NAT_DST, Step::Nat(Manip::Dst)),
+                Hook::Output => {
+                    builtin(priority::NAT_DST, Step::Nat(Manip::Dst));
+                    builtin(priority::FILTER, Step::Filter);
+                }
+                Hook::Forward => builtin(priority::FILTER, Step::Filter),
+                Hook::Input => {
+                    builtin(priority::FILTER, Step::Filter);
+                    builtin(priority::NAT_SRC, Step::Nat(Manip::Src));
+                }
+                Hook::Postrouting => builtin(priority::NAT_SRC, Step::Nat(Manip::Src)),
+            }
+            for (i, p) in self.plugins.iter().enumerate() {
+                if p.hook == hook {
+                    steps.push((p.priority, 1 + i, Step::Plugin(i)));
+                }
+            }
+            steps.sort_by_key(|(prio, order, _)| (*prio, *order));
+            self.steps[hook.index()] = steps.into_iter().map(|(_, _, s)| s).collect();
+        }
+    }
+
+    /// Runs an `iptables` command (the words after `iptables`). Listing commands return their
+    /// output (each line ending in a newline); others return an empty string.
+    pub fn iptables(&mut self, _now: Time, args: &[String]) -> Result<String, IptablesError> {
+        let inv = parse::parse(args)?;
+        let table = match inv.table.as_str() {
+            "filter" => &mut self.filter,
+            "nat" => &mut self.nat,
+            other => return Err(IptablesError::NoTable(other.to_string())),
+        };
+        table.execute(&inv)
+    }
+
     /// Runs `hook` on the IP packet `bytes`, whose summary is `summary`.
     pub fn process(
         &mut self,
-        _now: Time,
-        _hook: Hook,
-        _ctx: &HookContext<'_>,
-        _bytes: &mut [u8],
-        _summary: &mut PacketSummary,
+        now: Time,
+        hook: Hook,
+        ctx: &HookContext<'_>,
+        bytes: &mut [u8],
+        summary: &mut PacketSummary,
     ) -> Verdict {
-        Verdict::Accept
+        let ct = match self.track(now, hook, bytes, summary) {
+            Ok(ct) => ct,
+            Err(verdict) => return verdict,
+        };
+        if self.drop_invalid && ct.state == CtState::Invalid {
+            return Verdict::Drop(DropReason::ConntrackInvalid);
+        }
+        let mut mark = if hook.is_first() { 0 } else { self.take_mark(summary) };
+        let mut verdict = Verdict::Accept;
+        for i in 0..self.steps[hook.index()].len() {
+            let step = self.steps[hook.index()][i];
+            let outcome = match step {
+                Step::Nat(manip) => {
+                    self.nat_step(now, hook, manip, ctx, &ct, bytes, summary, &mut mark)
+                }
+                Step::Filter => self.filter_step(hook, ctx, &ct, summary, &mut mark),
+                Step::Plugin(i) => self.plugin_step(now, hook, i, ctx, &ct, bytes, summary),
+            };
+            if let Some(v) = outcome {
+                verdict = v;
+                break;
+            }
+        }
+        let tracked = ct.entry.filter(|_| ct.state != CtState::Related);
+        match (&verdict, tracked) {
+            (Verdict::Accept, Some(id)) if hook.is_last() => self.conntrack.confirm(id),
+            (Verdict::Accept, _) => {}
+            (_, Some(id)) => {
+                if self.conntrack.get(id).is_some_and(|e| !e.confirmed) {
+                    self.conntrack.remove(id);
+                }
+            }
+            (_, None) => {}
+        }
+        if verdict == Verdict::Accept && !hook.is_last() {
+            self.put_mark(summary, mark);
+        }
+        verdict
+    }
+
+    /// Connection tracking for one packet at one hook.
+    fn track(
+        &mut self,
+        now: Time,
+        hook: Hook,
+        bytes: &[u8],
+        summary: &PacketSummary,
+    ) -> Result<Ct, Verdict> {
+        let start = classify(summary);
+        if start == Start::Error {
+            let related = match summary.src {
+                IpAddr::V4(_) => quoted_tuple(bytes, summary.header_len)
+                    .and_then(|inner| self.conntrack.lookup(now, &inner.inverse())),
+                IpAddr::V6(_) => None,
+            };
+            let ct = match related {
+                Some((id, dir)) => Ct { entry: Some(id), dir, state: CtState::Related },
+                None => Ct { entry: None, dir: Direction::Original, state: CtState::Invalid },
+            };
+            if hook.is_first() {
+                self.notes.add(|| format!("ct {}", ct.state.name()));
+            }
+            return Ok(ct);
+        }
+        let tuple = Tuple::of(summary);
+        if let Some((id, dir)) = self.conntrack.lookup(now, &tuple) {
+            let e = self.conntrack.get(id).expect("lookup returns live entries");
+            let reopen = dir == Direction::Original
+                && matches!(e.tcp, Some(TcpState::TimeWait | TcpState::Close))
+                && matches!(summary.l4, L4Summary::Tcp { flags, .. } if flags.syn && !flags.ack);
+            // An unconfirmed entry met at a first hook belongs to a packet that never finished.
+            let stale = hook.is_first() && (!e.confirmed || reopen);
+            if !stale {
+                let state = if dir == Direction::Reply || e.seen_reply {
+                    CtState::Established
+                } else {
+                    CtState::New
+                };
+                if hook.is_first() {
+                    self.conntrack.observe(now, id, dir, summary);
+                    self.notes.add(|| {
+                        let d = if dir == Direction::Reply { " (reply)" } else { "" };
+                        format!("ct {}{d}", state.name())
+                    });
+                }
+                return Ok(Ct { entry: Some(id), dir, state });
+            }
+            self.conntrack.remove(id);
+        }
+        let state = match start {
+            Start::New => CtState::New,
+            Start::Untracked => CtState::Untracked,
+            _ => CtState::Invalid,
+        };
+        let mut ct = Ct { entry: None, dir: Direction::Original, state };
+        if state == CtState::New {
+            match self.conntrack.create(now, summary) {
+                Ok(id) => {
+                    self.conntrack.observe(now, id, Direction::Original, summary);
+                    ct.entry = Some(id);
+                }
+                Err(full) => {
+                    self.notes.add(|| full.to_string());
+                    return Err(Verdict::Drop(DropReason::QueueFull));
+                }
+            }
+        }
+        self.notes.add(|| format!("ct {}", state.name()));
+        Ok(ct)
+    }
+
+    fn view<'a>(ctx: &HookContext<'a>, ct: &Ct, summary: &PacketSummary) -> Option<PacketView<'a>> {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (summary.src, summary.dst) else { return None };
+        let icmp = match summary.l4 {
+            L4Summary::Icmp { ty, code, .. } => Some((ty, code)),
+            _ => None,
+        };
+        let tcp_flags = match summary.l4 {
+            L4Summary::Tcp { flags, .. } => {
+                u8::from(flags.fin)
+                    | u8::from(flags.syn) << 1
+                    | u8::from(flags.rst) << 2
+                    | u8::from(flags.ack) << 4
+            }
+            _ => 0,
+        };
+        Some(PacketView {
+            src: u32::from(src),
+            dst: u32::from(dst),
+            proto: summary.protocol,
+            ports: summary.ports(),
+            tcp_flags,
+            icmp,
+            in_iface: ctx.in_iface,
+            out_iface: ctx.out_iface,
+            ct: ct.state,
+            len: summary.total_len as u64,
+        })
+    }
+
+    fn filter_step(
+        &mut self,
+        hook: Hook,
+        ctx: &HookContext<'_>,
+        ct: &Ct,
+        summary: &PacketSummary,
+        mark: &mut u32,
+    ) -> Option<Verdict> {
+        let pkt = Self::view(ctx, ct, summary)?;
+        let chain = self.filter.builtin(hook);
+        let reason = |table: &RuleTable, chain, rule| DropReason::FilterRule {
+            table: "filter".into(),
+            chain: table.chain_name(chain).to_string(),
+            rule,
+        };
+        match self.filter.run(chain, &pkt, mark, &mut self.notes) {
+            Outcome::Drop { chain, rule } => Some(Verdict::Drop(reason(&self.filter, chain, rule))),
+            Outcome::Reject { chain, rule, with } => {
+                Some(Verdict::Reject(reason(&self.filter, chain, rule), with))
+            }
+            _ => None,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn nat_step(
+        &mut self,
+        now: Time,
+        hook: Hook,
+        manip: Manip,
+        ctx: &HookContext<'_>,
+        ct: &Ct,
+        bytes: &mut [u8],
+        summary: &mut PacketSummary,
+        mark: &mut u32,
+    ) -> Option<Verdict> {
+        let id = ct.entry?;
+        if ct.state == CtState::Related {
+            self.nat_related(manip, id, ct.dir, bytes, summary);
+            return None;
+        }
+        let e = self.conntrack.get(id)?;
+        let decided = match manip {
+            Manip::Dst => e.dst_nat_done,
+            Manip::Src => e.src_nat_done,
+        };
+        if !decided && !e.confirmed {
+            self.conntrack.set_nat_done(id, manip == Manip::Dst, manip == Manip::Src);
+            if let Some(pkt) = Self::view(ctx, ct, summary) {
+                let chain = self.nat.builtin(hook);
+                let outcome = self.nat.run(chain, &pkt, mark, &mut self.notes);
+                let (to, ports, chain, rule) = match (outcome, manip) {
+                    (Outcome::Dnat { addr, ports, chain, rule }, Manip::Dst)
+                    | (Outcome::Snat { addr, ports, chain, rule }, Manip::Src) => {
+                        (Some(addr), ports, chain, rule)
+                    }
+                    (Outcome::Masquerade { ports, chain, rule }, Manip::Src) => {
+                        let addr = match ctx.out_addr {
+                            Some(IpAddr::V4(a)) => Some(a),
+                            _ => None,
+                        };
+                        (addr, ports, chain, rule)
+                    }
+                    _ => (None, None, chain, 0),
+                };
+                if rule > 0 {
+                    let reason = |nat: &RuleTable| DropReason::FilterRule {
+                        table: "nat".into(),
+                        chain: nat.chain_name(chain).to_string(),
+                        rule,
+                    };
+                    let Some(to) = to else {
+                        self.notes.add(|| "MASQUERADE: no IPv4 address on the way out".into());
+                        return Some(Verdict::Drop(reason(&self.nat)));
+                    };
+                    if !self.bind(now, id, manip, IpAddr::V4(to), ports) {
+                        self.notes.add(|| "NAT: no free port".into());
+                        return Some(Verdict::Drop(reason(&self.nat)));
+                    }
+                    if self.notes.on {
+                        let where_ = format!("nat {} rule {rule}", self.nat.chain_name(chain));
+                        self.note_binding(&where_, id, manip);
+                    }
+                }
+            }
+        }
+        self.apply(manip, id, ct.dir, bytes, summary);
+        None
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plugin_step(
+        &mut self,
+        now: Time,
+        hook: Hook,
+        i: usize,
+        ctx: &HookContext<'_>,
+        ct: &Ct,
+        bytes: &mut [u8],
+        summary: &mut PacketSummary,
+    ) -> Option<Verdict> {
+        let verdict = self.plugins[i].filter.check(now, hook, ctx, summary, ct.state);
+        let plugins = &self.plugins;
+        let name = || plugins[i].filter.name().to_string();
+        match verdict {
+            FilterVerdict::Pass => None,
+            FilterVerdict::Drop(why) => {
+                self.notes.add(|| format!("{}: drop: {why}", name()));
+                Some(Verdict::Drop(DropReason::Filter { filter: name(), why }))
+            }
+            FilterVerdict::Reject(why, with) => {
+                self.notes.add(|| format!("{}: reject: {why}", name()));
+                Some(Verdict::Reject(DropReason::Filter { filter: name(), why }, with))
+            }
+            FilterVerdict::Dnat(addr, port) | FilterVerdict::Snat(addr, port) => {
+                let manip = if matches!(verdict, FilterVerdict::Dnat(..)) {
+                    Manip::Dst
+                } else {
+                    Manip::Src
+                };
+                let id = ct.entry.filter(|_| ct.state == CtState::New)?;
+                let e = self.conntrack.get(id)?;
+                let allowed = match manip {
+                    Manip::Dst => hook.is_first() && !e.is_dnat(),
+                    Manip::Src => hook.is_last() && !e.is_snat(),
+                };
+                if e.confirmed || !allowed {
+                    return None;
+                }
+                let ports = port.map(|p| PortRange { lo: p, hi: p });
+                let filter = name();
+                if !self.bind(now, id, manip, addr, ports) {
+                    let why = "no free port for NAT".to_string();
+                    return Some(Verdict::Drop(DropReason::Filter { filter, why }));
+                }
+                self.conntrack.set_nat_done(id, manip == Manip::Dst, manip == Manip::Src);
+                if self.notes.on {
+                    self.note_binding(&filter, id, manip);
+                }
+                self.apply(manip, id, ct.dir, bytes, summary);
+                None
+            }
+        }
+    }
+
+    fn note_binding(&mut self, origin: &str, id: EntryId, manip: Manip) {
+        let Some(e) = self.conntrack.get(id) else { return };
+        let o = e.orig;
+        let t = e.reply.inverse();
+        let text = match manip {
+            Manip::Dst => format!(
+                "{origin}: DNAT {} -> {}",
+                endpoint(o.dst, o.dst_port, &o),
+                endpoint(t.dst, t.dst_port, &t)
+            ),
+            Manip::Src => format!(
+                "{origin}: SNAT {} -> {}",
+                endpoint(o.src, o.src_port, &o),
+                endpoint(t.src, t.src_port, &t)
+            ),
+        };
+        self.notes.add(|| text);
+    }
+
+    /// Records a NAT decision in the connection: the reply tuple's end changes to `addr` (and a
+    /// port from `ports`, or, for source NAT, the original port if it is free). `false` when
+    /// no port is free.
+    fn bind(
+        &mut self,
+        now: Time,
+        id: EntryId,
+        manip: Manip,
+        addr: IpAddr,
+        ports: Option<PortRange>,
+    ) -> bool {
+        let Some(e) = self.conntrack.get(id) else { return false };
+        let mut reply = e.reply;
+        let has_ports = reply.has_ports();
+        let echo = reply.proto == 1;
+        match manip {
+            Manip::Dst => {
+                reply.src = addr;
+                if let Some(r) = ports.filter(|_| has_ports && !echo) {
+                    reply.src_port = r.lo;
+                }
+                if self.conntrack.set_reply(now, id, reply) {
+                    return true;
+                }
+                // The reply tuple clashes with another connection: move the source port.
+                if !has_ports {
+                    return false;
+                }
+                self.pick_port(now, id, reply, None)
+            }
+            Manip::Src => {
+                reply.dst = addr;
+                if !has_ports {
+                    return self.conntrack.set_reply(now, id, reply);
+                }
+                self.pick_port(now, id, reply, ports)
+            }
+        }
+    }
+
+    /// Chooses the reply's destination port (the connection's source port after NAT) so the
+    /// reply tuple is unique: the current port if it is free and in range, else the next free
+    /// one in the range (Linux's default ranges: 1-1023 for privileged ports, 1024-65535).
+    fn pick_port(
+        &mut self,
+        now: Time,
+        id: EntryId,
+        reply: Tuple,
+        ports: Option<PortRange>,
+    ) -> bool {
+        let orig = reply.dst_port;
+        let range = ports.unwrap_or(if orig < 1024 {
+            PortRange { lo: 1, hi: 1023 }
+        } else {
+            PortRange { lo: 1024, hi: u16::MAX }
+        });
+        let len = u32::from(range.hi - range.lo) + 1;
+        let start = if (range.lo..=range.hi).contains(&orig) { orig - range.lo } else { 0 };
+        for k in 0..len {
+            let port = range.lo + ((u32::from(start) + k) % len) as u16;
+            let mut candidate = reply;
+            candidate.dst_port = port;
+            if candidate.proto == 1 {
+                candidate.src_port = port;
+            }
+            if self.conntrack.set_reply(now, id, candidate) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Applies the connection's NAT for `manip` to a packet of `dir`.
+    fn apply(
+        &mut self,
+        manip: Manip,
+        id: EntryId,
+        dir: Direction,
+        bytes: &mut [u8],
+        summary: &mut PacketSummary,
+    ) {
+        let Some(e) = self.conntrack.get(id) else { return };
+        let target = e.target(dir);
+        let current = Tuple::of(summary);
+        let (end, addr, port, cur_addr, cur_port) = match manip {
+            Manip::Dst => (End::Dst, target.dst, target.dst_port, current.dst, current.dst_port),
+            Manip::Src => (End::Src, target.src, target.src_port, current.src, current.src_port),
+        };
+        if addr == cur_addr && port == cur_port {
+            return;
+        }
+        let IpAddr::V4(v4) = addr else { return };
+        // SCTP's CRC32c is not rewritten: its NAT changes addresses only.
+        let port = (current.has_ports() && current.proto != 132).then_some(port);
+        if rewrite::rewrite_ipv4(bytes, end, v4, port).is_err() {
+            return;
+        }
+        set_summary(summary, end, addr, port);
+        self.notes.add(|| {
+            let which = if end == End::Src { "src" } else { "dst" };
+            let (from, to) = (
+                endpoint(cur_addr, cur_port, &current),
+                endpoint(addr, port.unwrap_or(0), &current),
+            );
+            format!("rewrite {which} {from} -> {to}")
+        });
+    }
+
+    /// Rewrites an ICMP error RELATED to a NATed connection: the outer address that belongs to
+    /// the connection, and the quoted packet, so that each side sees the addresses it knows.
+    fn nat_related(
+        &mut self,
+        manip: Manip,
+        id: EntryId,
+        dir: Direction,
+        bytes: &mut [u8],
+        summary: &mut PacketSummary,
+    ) {
+        let Some(e) = self.conntrack.get(id) else { return };
+        let (source, target) = (e.source(dir), e.target(dir));
+        let Some(inner) = quoted_tuple(bytes, summary.header_len) else { return };
+        // The outer end that changes, and the quoted end that mirrors it.
+        let (outer_end, outer_from, to, to_port, inner_end, inner_cur, inner_cur_port) = match manip
+        {
+            Manip::Dst => (
+                End::Dst,
+                source.dst,
+                target.dst,
+                target.dst_port,
+                End::Src,
+                inner.src,
+                inner.src_port,
+            ),
+            Manip::Src => (
+                End::Src,
+                source.src,
+                target.src,
+                target.src_port,
+                End::Dst,
+                inner.dst,
+                inner.dst_port,
+            ),
+        };
+        let IpAddr::V4(to4) = to else { return };
+        let outer_cur = match outer_end {
+            End::Dst => summary.dst,
+            End::Src => summary.src,
+        };
+        if outer_cur == outer_from
+            && outer_from != to
+            && rewrite::rewrite_ipv4(bytes, outer_end, to4, None).is_ok()
+        {
+            set_summary(summary, outer_end, to, None);
+        }
+        let inner_from = match manip {
+            Manip::Dst => (source.dst, source.dst_port),
+            Manip::Src => (source.src, source.src_port),
+        };
+        if (inner_cur, inner_cur_port) == inner_from && inner_from != (to, to_port) {
+            let port = inner.has_ports().then_some(to_port);
+            let _ = rewrite::rewrite_icmp_inner(bytes, inner_end, to4, port);
+        }
+    }
+
+    fn put_mark(&mut self, summary: &PacketSummary, mark: u32) {
+        let tuple = Tuple::of(summary);
+        for slot in &mut self.carry {
+            if slot.1 != 0 && slot.0 == tuple {
+                slot.1 = 0;
+            }
+        }
+        if mark != 0 {
+            self.carry[self.carry_next] = (tuple, mark);
+            self.carry_next = (self.carry_next + 1) % CARRY;
+        }
+    }
+
+    fn take_mark(&mut self, summary: &PacketSummary) -> u32 {
+        if self.carry.iter().all(|s| s.1 == 0) {
+            return 0;
+        }
+        let tuple = Tuple::of(summary);
+        for k in 1..=CARRY {
+            let i = (self.carry_next + CARRY - k) % CARRY;
+            if self.carry[i].1 != 0 && self.carry[i].0 == tuple {
+                return std::mem::replace(&mut self.carry[i].1, 0);
+            }
+        }
+        0
+    }
+}
+
+fn endpoint(addr: IpAddr, port: u16, t: &Tuple) -> String {
+    if t.has_ports() && t.proto != 1 { format!("{addr}:{port}") } else { addr.to_string() }
+}
+
+/// Updates the summary after a rewrite of `end`.
+fn set_summary(summary: &mut PacketSummary, end: End, addr: IpAddr, port: Option<u16>) {
+    match end {
+        End::Src => summary.src = addr,
+        End::Dst => summary.dst = addr,
+    }
+    let Some(port) = port else { return };
+    match (&mut summary.l4, end) {
+        (L4Summary::Tcp { src_port, .. }, End::Src)
+        | (L4Summary::Udp { src_port, .. }, End::Src)
+        | (L4Summary::Sctp { src_port, .. }, End::Src) => *src_port = port,
+        (L4Summary::Tcp { dst_port, .. }, End::Dst)
+        | (L4Summary::Udp { dst_port, .. }, End::Dst)
+        | (L4Summary::Sctp { dst_port, .. }, End::Dst) => *dst_port = port,
+        (L4Summary::Icmp { echo_id: Some(id), .. }, _) => *id = port,
+        _ => {}
     }
 }

@@ -2,6 +2,7 @@
 //! that bridges, routing, netfilter, conntrack, policy and capture all read, so that each frame
 //! is parsed once per hop rather than sliced by every component.
 
+pub mod rewrite;
 mod summary;
 
 pub use summary::{L4Summary, PacketSummary, SummaryError, TcpFlags, parse_ip};
