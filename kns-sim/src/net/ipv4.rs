@@ -107,13 +107,15 @@ impl Sim {
         };
         let nf = &mut self.namespaces[ns.0 as usize].netfilter;
         let v = nf.process(now, hook, &ctx, &mut frame.buf[ETH_LEN..], s);
-        if self.tracing() && (v != Verdict::Accept || *s != before) {
+        // Notes (rules matched, conntrack state, NAT) are collected only while tracing.
+        let nf_notes = if self.trace.is_some() { nf.take_notes() } else { Vec::new() };
+        if self.tracing() && (v != Verdict::Accept || *s != before || !nf_notes.is_empty()) {
             let verdict = match &v {
                 Verdict::Accept => "ACCEPT".to_string(),
                 Verdict::Drop(_) => "DROP".to_string(),
                 Verdict::Reject(_, w) => format!("REJECT ({w:?})"),
             };
-            let mut notes = Vec::new();
+            let mut notes = nf_notes;
             if *s != before {
                 notes.push(format!("rewritten from {}", describe(&before)));
             }

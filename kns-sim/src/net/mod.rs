@@ -552,7 +552,11 @@ impl Sim {
             local: LocalAddrs::default(),
             ip_forward: false,
             bridge_nf: false,
-            netfilter: Netfilter::new(),
+            netfilter: {
+                let mut nf = Netfilter::new();
+                nf.set_notes(self.trace.is_some());
+                nf
+            },
             stack: None,
             next_poll: None,
             drops: BTreeMap::new(),
