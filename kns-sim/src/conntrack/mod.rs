@@ -437,6 +437,19 @@ impl Conntrack {
         self.live -= 1;
     }
 
+    /// Removes every connection for which `remove` returns true (kube-proxy clears stale UDP
+    /// connections to a Service this way); returns how many were removed.
+    pub fn remove_where(&mut self, mut remove: impl FnMut(&Entry) -> bool) -> usize {
+        let mut removed = 0;
+        for slot in 0..self.slots.len() {
+            if self.slots[slot].as_ref().is_some_and(&mut remove) {
+                self.remove(EntryId(slot as u32));
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// Removes every connection whose deadline has passed.
     pub fn sweep(&mut self, now: Time) {
         for slot in 0..self.slots.len() {

@@ -178,6 +178,16 @@ pub enum IptablesError {
     NoTable(String),
 }
 
+/// An `iptables-restore` input that failed; no table was changed by the failing table block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("iptables-restore: line {line} failed: {error}")]
+pub struct RestoreError {
+    /// The 1-based line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub error: IptablesError,
+}
+
 /// Human-readable notes about decisions, collected only when switched on.
 #[derive(Debug, Default)]
 pub(crate) struct Notes {
@@ -291,6 +301,11 @@ impl Netfilter {
         &self.conntrack
     }
 
+    /// The connection table, for removing entries (as `conntrack -D` does) between packets.
+    pub fn conntrack_mut(&mut self) -> &mut Conntrack {
+        &mut self.conntrack
+    }
+
     /// The connection table as `conntrack -L` prints it.
     pub fn conntrack_list(&self, now: Time) -> String {
         self.conntrack.list(now)
@@ -370,6 +385,79 @@ impl Netfilter {
             other => return Err(IptablesError::NoTable(other.to_string())),
         };
         table.execute(&inv)
+    }
+
+    /// Loads rules in `iptables-save` format, as `iptables-restore` does: each `*table` block
+    /// is applied atomically at its `COMMIT`. Without `noflush` a block first empties its table
+    /// and deletes its user chains; in both modes a `:CHAIN POLICY [p:b]` line creates or
+    /// empties that chain. Rule lines are `iptables` commands (`-A`, `-I`, `-D`, `-N`, `-X`, ...)
+    /// with shell-like quoting.
+    pub fn iptables_restore(
+        &mut self,
+        _now: Time,
+        text: &str,
+        noflush: bool,
+    ) -> Result<(), RestoreError> {
+        let mut block: Option<(TableKind, RuleTable)> = None;
+        let mut last = 0;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            last = line;
+            let fail = |error| RestoreError { line, error };
+            let param = |msg: &str| fail(IptablesError::Parameter(msg.to_string()));
+            let text = raw.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            if let Some(name) = text.strip_prefix('*') {
+                if block.is_some() {
+                    return Err(param("table started before COMMIT"));
+                }
+                let (kind, table) = match name {
+                    "filter" => (TableKind::Filter, &self.filter),
+                    "nat" => (TableKind::Nat, &self.nat),
+                    other => return Err(fail(IptablesError::NoTable(other.to_string()))),
+                };
+                let mut table = table.clone();
+                if !noflush {
+                    table.reset();
+                }
+                block = Some((kind, table));
+                continue;
+            }
+            if text == "COMMIT" {
+                match block.take() {
+                    Some((TableKind::Filter, table)) => self.filter = table,
+                    Some((TableKind::Nat, table)) => self.nat = table,
+                    None => return Err(param("COMMIT without a table")),
+                }
+                continue;
+            }
+            let Some((_, table)) = block.as_mut() else {
+                return Err(param("no table specified"));
+            };
+            if let Some(decl) = text.strip_prefix(':') {
+                let mut words = decl.split_whitespace();
+                let (Some(name), Some(policy)) = (words.next(), words.next()) else {
+                    return Err(param("bad chain declaration"));
+                };
+                table.declare(name, policy).map_err(fail)?;
+                continue;
+            }
+            let words = crate::cmd::tokenize(text).map_err(|e| param(&e.to_string()))?;
+            let inv = parse::parse(&words).map_err(fail)?;
+            if inv.table != "filter" || words.iter().any(|w| w == "-t" || w == "--table") {
+                return Err(param("-t not allowed in iptables-restore input"));
+            }
+            table.execute(&inv).map_err(fail)?;
+        }
+        match block {
+            Some(_) => Err(RestoreError {
+                line: last,
+                error: IptablesError::Parameter("COMMIT expected at end of input".into()),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Runs `hook` on the IP packet `bytes`, whose summary is `summary`.

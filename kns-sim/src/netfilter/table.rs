@@ -364,6 +364,48 @@ impl RuleTable {
         Ok(String::new())
     }
 
+    /// Empties every chain and deletes the user chains (`iptables-restore` without `--noflush`).
+    pub fn reset(&mut self) {
+        let user: Vec<ChainId> =
+            self.ordered().into_iter().filter(|id| self.chain(*id).policy.is_none()).collect();
+        for id in self.ordered() {
+            self.chain_mut(id).rules.clear();
+        }
+        for id in user {
+            self.delete_chain(id);
+        }
+    }
+
+    /// `:CHAIN POLICY` in `iptables-restore` input: creates the chain or empties it, and sets a
+    /// built-in chain's policy (`-` for user chains).
+    pub fn declare(&mut self, name: &str, policy: &str) -> Result<(), IptablesError> {
+        let id = match self.by_name.get(name) {
+            Some(id) => *id,
+            None => {
+                if policy != "-" {
+                    return Err(IptablesError::BadBuiltin);
+                }
+                check_chain_name(name)?;
+                self.add_chain(name, None)
+            }
+        };
+        let builtin = self.chain(id).policy.is_some();
+        let policy = match (policy, builtin) {
+            ("-", false) => None,
+            ("ACCEPT", true) => Some(Policy::Accept),
+            ("DROP", true) if self.kind == TableKind::Filter => Some(Policy::Drop),
+            ("DROP", true) => return Err(IptablesError::InvalidArgument),
+            (_, false) => return Err(IptablesError::BadBuiltin),
+            _ => return Err(IptablesError::BadPolicy),
+        };
+        let chain = self.chain_mut(id);
+        chain.rules.clear();
+        if policy.is_some() {
+            chain.policy = policy;
+        }
+        Ok(())
+    }
+
     fn delete_chain(&mut self, id: ChainId) {
         if let Some(c) = self.chains[id.0 as usize].take() {
             self.by_name.remove(&c.name);
