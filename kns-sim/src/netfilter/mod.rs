@@ -495,13 +495,16 @@ impl Netfilter {
         let tracked = ct.entry.filter(|_| ct.state != CtState::Related);
         match (&verdict, tracked) {
             (Verdict::Accept, Some(id)) if hook.is_last() => self.conntrack.confirm(id),
-            (Verdict::Accept, _) => {}
-            (_, Some(id)) => {
+            // A dropped first packet leaves no connection. A rejected one keeps its unconfirmed
+            // entry (unlisted, replaced by the next first packet) so that the ICMP error the
+            // engine sends back is RELATED to it and gets its NAT reversed, as in Linux, where
+            // the error carries the original packet's connection.
+            (Verdict::Drop(_), Some(id)) => {
                 if self.conntrack.get(id).is_some_and(|e| !e.confirmed) {
                     self.conntrack.remove(id);
                 }
             }
-            (_, None) => {}
+            _ => {}
         }
         if verdict == Verdict::Accept && !hook.is_last() {
             self.put_mark(summary, mark);
@@ -938,6 +941,9 @@ impl Netfilter {
     }
 
     fn put_mark(&mut self, summary: &PacketSummary, mark: u32) {
+        if mark == 0 && self.carry.iter().all(|s| s.1 == 0) {
+            return;
+        }
         let tuple = Tuple::of(summary);
         for slot in &mut self.carry {
             if slot.1 != 0 && slot.0 == tuple {
