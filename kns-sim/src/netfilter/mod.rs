@@ -499,10 +499,10 @@ impl Netfilter {
             // entry (unlisted, replaced by the next first packet) so that the ICMP error the
             // engine sends back is RELATED to it and gets its NAT reversed, as in Linux, where
             // the error carries the original packet's connection.
-            (Verdict::Drop(_), Some(id)) => {
-                if self.conntrack.get(id).is_some_and(|e| !e.confirmed) {
-                    self.conntrack.remove(id);
-                }
+            (Verdict::Drop(_), Some(id))
+                if self.conntrack.get(id).is_some_and(|e| !e.confirmed) =>
+            {
+                self.conntrack.remove(id);
             }
             _ => {}
         }
