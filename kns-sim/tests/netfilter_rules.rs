@@ -516,3 +516,92 @@ COMMIT
     assert_eq!(nf.iptables_restore(Time::ZERO, "*nat\n-N X\n", true).unwrap_err().line, 2);
     assert_eq!(nf.iptables_restore(Time::ZERO, "-A INPUT -j DROP\n", true).unwrap_err().line, 1);
 }
+
+#[test]
+fn statistic_spreads_connections_like_kube_proxy() {
+    let setup = |seed: u64| {
+        let mut nf = Netfilter::new();
+        nf.set_seed(seed);
+        ok(&mut nf, "-t nat -N SVC");
+        ok(&mut nf, "-t nat -A PREROUTING -d 10.96.0.1 -p tcp --dport 80 -j SVC");
+        ok(
+            &mut nf,
+            "-t nat -A SVC -p tcp -m statistic --mode random --probability 0.33333333349 -j DNAT --to-destination 10.244.0.1:80",
+        );
+        ok(
+            &mut nf,
+            "-t nat -A SVC -p tcp -m statistic --mode random --probability 0.5 -j DNAT --to-destination 10.244.0.2:80",
+        );
+        ok(&mut nf, "-t nat -A SVC -p tcp -j DNAT --to-destination 10.244.0.3:80");
+        nf
+    };
+    let spread = |seed: u64| {
+        let mut nf = setup(seed);
+        let mut counts = std::collections::BTreeMap::new();
+        for port in 10_000..13_000u16 {
+            let mut syn = tcp("10.0.0.1", port, "10.96.0.1", 80, "S");
+            hook(&mut nf, Time::ZERO, Hook::Prerouting, &HookContext::default(), &mut syn);
+            *counts.entry(verified(&syn).dst.to_string()).or_insert(0u32) += 1;
+        }
+        counts
+    };
+    let counts = spread(7);
+    assert_eq!(counts.len(), 3);
+    assert!(counts.values().all(|c| (850..=1150).contains(c)), "{counts:?}");
+    assert_eq!(counts, spread(7), "same seed, same choices");
+    assert_ne!(counts, spread(8), "another seed, other choices");
+    assert!(
+        ok(&mut setup(0), "-t nat -S SVC").contains(
+            "-A SVC -p tcp -m statistic --mode random --probability 0.50000000000 -j DNAT --to-destination 10.244.0.2:80"
+        )
+    );
+    assert!(
+        ok(&mut setup(0), "-t nat -L SVC -n")
+            .contains("statistic mode random probability 0.33333333349 to:10.244.0.1:80")
+    );
+}
+
+#[test]
+fn statistic_nth_and_addrtype() {
+    let mut nf = Netfilter::new();
+    ok(&mut nf, "-A FORWARD -m statistic --mode nth --every 3 -j DROP");
+    assert_eq!(
+        ok(&mut nf, "-S FORWARD").lines().nth(1),
+        Some("-A FORWARD -m statistic --mode nth --every 3 --packet 0 -j DROP")
+    );
+    let verdicts: Vec<bool> = (0..6)
+        .map(|i| {
+            let mut p = udp("1.1.1.1", 1000 + i, "2.2.2.2", 53);
+            hook(&mut nf, Time::ZERO, Hook::Forward, &HookContext::default(), &mut p)
+                == Verdict::Accept
+        })
+        .collect();
+    assert_eq!(verdicts, [true, true, false, true, true, false]);
+    assert_eq!(
+        ipt(&mut nf, "-A INPUT -m statistic --mode random"),
+        Err(IptablesError::Parameter(
+            "statistic: --probability must be specified in random mode".into()
+        ))
+    );
+
+    let mut nf = Netfilter::new();
+    nf.set_local_addrs(&["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()]);
+    ok(&mut nf, "-A INPUT -m addrtype --dst-type LOCAL -p udp -j DROP");
+    ok(&mut nf, "-A INPUT -m addrtype ! --src-type UNICAST -j REJECT");
+    assert_eq!(
+        ok(&mut nf, "-S INPUT").lines().skip(1).collect::<Vec<_>>(),
+        [
+            "-A INPUT -p udp -m addrtype --dst-type LOCAL -j DROP",
+            "-A INPUT -m addrtype ! --src-type UNICAST -j REJECT --reject-with icmp-port-unreachable"
+        ]
+    );
+    assert!(ok(&mut nf, "-L INPUT").contains("ADDRTYPE match dst-type LOCAL"));
+    let ctx = HookContext::default();
+    for (dst, local) in [("10.0.0.1", true), ("127.0.0.1", true), ("10.0.0.2", false)] {
+        let mut p = udp("192.0.2.7", 1, dst, 53);
+        let dropped = hook(&mut nf, Time::ZERO, Hook::Input, &ctx, &mut p) != Verdict::Accept;
+        assert_eq!(dropped, local, "{dst}");
+    }
+    let mut p = tcp("224.0.0.5", 1, "10.0.0.2", 80, "S");
+    assert!(matches!(hook(&mut nf, Time::ZERO, Hook::Input, &ctx, &mut p), Verdict::Reject(..)));
+}

@@ -29,7 +29,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 pub use filter::{FilterVerdict, PacketFilter, priority};
-pub use rule::{PortRange, StateSet};
+pub use rule::{AddrType, PortRange, StatMode, StateSet};
 pub use table::{Policy, TableKind};
 
 use crate::conntrack::{
@@ -247,6 +247,8 @@ pub struct Netfilter {
     carry: [(Tuple, u32); CARRY],
     carry_next: usize,
     drop_invalid: bool,
+    local: Vec<u32>,
+    rng: rule::StatRng,
 }
 
 impl fmt::Debug for Netfilter {
@@ -291,6 +293,8 @@ impl Netfilter {
             carry: [(unset, 0); CARRY],
             carry_next: 0,
             drop_invalid: false,
+            local: Vec::new(),
+            rng: rand::SeedableRng::seed_from_u64(0),
         };
         nf.rebuild_steps();
         nf
@@ -317,6 +321,24 @@ impl Netfilter {
     /// only rules drop INVALID packets.
     pub fn set_drop_invalid(&mut self, on: bool) {
         self.drop_invalid = on;
+    }
+
+    /// Seeds the generator behind `-m statistic --mode random` (seed 0 until called). The
+    /// engine derives the seed from the scenario's root RNG.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.rng = rand::SeedableRng::seed_from_u64(seed);
+    }
+
+    /// The namespace's own addresses, which `-m addrtype --dst-type LOCAL` matches (loopback
+    /// addresses always count as local). The engine sets them whenever they change.
+    pub fn set_local_addrs(&mut self, addrs: &[IpAddr]) {
+        self.local = addrs
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(v4) => Some(u32::from(*v4)),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
     }
 
     /// Switches the collection of notes on or off (off by default).
@@ -583,7 +605,12 @@ impl Netfilter {
         Ok(ct)
     }
 
-    fn view<'a>(ctx: &HookContext<'a>, ct: &Ct, summary: &PacketSummary) -> Option<PacketView<'a>> {
+    fn view<'a>(
+        ctx: &HookContext<'a>,
+        ct: &Ct,
+        summary: &PacketSummary,
+        local: &'a [u32],
+    ) -> Option<PacketView<'a>> {
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (summary.src, summary.dst) else { return None };
         let icmp = match summary.l4 {
             L4Summary::Icmp { ty, code, .. } => Some((ty, code)),
@@ -609,6 +636,7 @@ impl Netfilter {
             out_iface: ctx.out_iface,
             ct: ct.state,
             len: summary.total_len as u64,
+            local,
         })
     }
 
@@ -620,14 +648,14 @@ impl Netfilter {
         summary: &PacketSummary,
         mark: &mut u32,
     ) -> Option<Verdict> {
-        let pkt = Self::view(ctx, ct, summary)?;
+        let pkt = Self::view(ctx, ct, summary, &self.local)?;
         let chain = self.filter.builtin(hook);
         let reason = |table: &RuleTable, chain, rule| DropReason::FilterRule {
             table: "filter".into(),
             chain: table.chain_name(chain).to_string(),
             rule,
         };
-        match self.filter.run(chain, &pkt, mark, &mut self.notes) {
+        match self.filter.run(chain, &pkt, mark, &mut self.rng, &mut self.notes) {
             Outcome::Drop { chain, rule } => Some(Verdict::Drop(reason(&self.filter, chain, rule))),
             Outcome::Reject { chain, rule, with } => {
                 Some(Verdict::Reject(reason(&self.filter, chain, rule), with))
@@ -660,9 +688,9 @@ impl Netfilter {
         };
         if !decided && !e.confirmed {
             self.conntrack.set_nat_done(id, manip == Manip::Dst, manip == Manip::Src);
-            if let Some(pkt) = Self::view(ctx, ct, summary) {
+            if let Some(pkt) = Self::view(ctx, ct, summary, &self.local) {
                 let chain = self.nat.builtin(hook);
-                let outcome = self.nat.run(chain, &pkt, mark, &mut self.notes);
+                let outcome = self.nat.run(chain, &pkt, mark, &mut self.rng, &mut self.notes);
                 let (to, ports, chain, rule) = match (outcome, manip) {
                     (Outcome::Dnat { addr, ports, chain, rule }, Manip::Dst)
                     | (Outcome::Snat { addr, ports, chain, rule }, Manip::Src) => {

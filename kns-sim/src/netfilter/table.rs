@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use super::parse::{Command, Invocation, ParsedRule};
-use super::rule::{ChainId, PacketView, PortRange, Rule, RuleSpec, Target};
+use super::rule::{ChainId, PacketView, PortRange, Rule, RuleSpec, StatRng, Target};
 use super::{Hook, IptablesError, Notes, RejectWith};
 
 /// Which table.
@@ -141,9 +141,10 @@ impl RuleTable {
         chain: ChainId,
         pkt: &PacketView<'_>,
         mark: &mut u32,
+        rng: &mut StatRng,
         notes: &mut Notes,
     ) -> Outcome {
-        match self.walk(chain, pkt, mark, notes) {
+        match self.walk(chain, pkt, mark, rng, notes) {
             Walk::Done(outcome) => outcome,
             Walk::Return => {
                 let table = self.kind.name();
@@ -168,13 +169,14 @@ impl RuleTable {
         chain: ChainId,
         pkt: &PacketView<'_>,
         mark: &mut u32,
+        rng: &mut StatRng,
         notes: &mut Notes,
     ) -> Walk {
         let mut i = 0;
         while i < self.chain(chain).rules.len() {
             let rule = &mut self.chain_mut(chain).rules[i];
             i += 1;
-            if !rule.spec.matches(pkt, *mark) {
+            if !rule.spec.matches(pkt, *mark, rng) {
                 continue;
             }
             rule.packets += 1;
@@ -210,7 +212,7 @@ impl RuleTable {
                         let to_name = self.chain_name(to).to_string();
                         self.note(notes, chain, n, &format!("-> {to_name}"));
                     }
-                    match self.walk(to, pkt, mark, notes) {
+                    match self.walk(to, pkt, mark, rng, notes) {
                         Walk::Done(outcome) => return Walk::Done(outcome),
                         Walk::Return if goto => return Walk::Return,
                         Walk::Return => {}
