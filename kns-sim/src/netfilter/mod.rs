@@ -608,9 +608,11 @@ impl Netfilter {
     fn view<'a>(
         ctx: &HookContext<'a>,
         ct: &Ct,
+        conntrack: &Conntrack,
         summary: &PacketSummary,
         local: &'a [u32],
     ) -> Option<PacketView<'a>> {
+        let entry = ct.entry.and_then(|id| conntrack.get(id));
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (summary.src, summary.dst) else { return None };
         let icmp = match summary.l4 {
             L4Summary::Icmp { ty, code, .. } => Some((ty, code)),
@@ -635,6 +637,8 @@ impl Netfilter {
             in_iface: ctx.in_iface,
             out_iface: ctx.out_iface,
             ct: ct.state,
+            snat: entry.is_some_and(|e| e.is_snat()),
+            dnat: entry.is_some_and(|e| e.is_dnat()),
             len: summary.total_len as u64,
             local,
         })
@@ -648,7 +652,7 @@ impl Netfilter {
         summary: &PacketSummary,
         mark: &mut u32,
     ) -> Option<Verdict> {
-        let pkt = Self::view(ctx, ct, summary, &self.local)?;
+        let pkt = Self::view(ctx, ct, &self.conntrack, summary, &self.local)?;
         let chain = self.filter.builtin(hook);
         let reason = |table: &RuleTable, chain, rule| DropReason::FilterRule {
             table: "filter".into(),
@@ -688,7 +692,7 @@ impl Netfilter {
         };
         if !decided && !e.confirmed {
             self.conntrack.set_nat_done(id, manip == Manip::Dst, manip == Manip::Src);
-            if let Some(pkt) = Self::view(ctx, ct, summary, &self.local) {
+            if let Some(pkt) = Self::view(ctx, ct, &self.conntrack, summary, &self.local) {
                 let chain = self.nat.builtin(hook);
                 let outcome = self.nat.run(chain, &pkt, mark, &mut self.rng, &mut self.notes);
                 let (to, ports, chain, rule) = match (outcome, manip) {

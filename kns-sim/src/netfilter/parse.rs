@@ -218,6 +218,9 @@ pub(crate) fn parse(args: &[String]) -> Result<Invocation, IptablesError> {
             "-w" | "--wait" => {
                 p.number();
             }
+            "-W" | "--wait-interval" => {
+                p.value(&arg)?;
+            }
             "-s" | "--source" | "--src" => {
                 has_spec = true;
                 spec.src = Some(parse_addr(&p.value(&arg)?, was_neg)?);
@@ -453,6 +456,14 @@ fn match_option(
                     "RELATED" => CtState::Related,
                     "INVALID" => CtState::Invalid,
                     "UNTRACKED" => CtState::Untracked,
+                    "SNAT" if !legacy => {
+                        set.0 |= StateSet::SNAT;
+                        continue;
+                    }
+                    "DNAT" if !legacy => {
+                        set.0 |= StateSet::DNAT;
+                        continue;
+                    }
                     _ => return Err(param(format!("Bad ctstate \"{word}\""))),
                 });
             }

@@ -117,10 +117,28 @@ impl StateSet {
         self.0 & Self::bit(state) != 0
     }
 
+    /// The virtual `SNAT` state: the connection's source is translated (`--ctstate` only).
+    pub const SNAT: u8 = 32;
+    /// The virtual `DNAT` state: the connection's destination is translated.
+    pub const DNAT: u8 = 64;
+
+    /// Whether a packet in `state`, of a connection with source/destination NAT, matches.
+    pub(crate) fn matches(&self, state: CtState, snat: bool, dnat: bool) -> bool {
+        self.contains(state)
+            || (snat && self.0 & Self::SNAT != 0)
+            || (dnat && self.0 & Self::DNAT != 0)
+    }
+
     /// The states in iptables' printing order, comma-separated.
     pub fn names(&self) -> String {
-        let names: Vec<&str> =
+        let mut names: Vec<&str> =
             Self::ORDER.iter().filter(|s| self.contains(**s)).map(|s| s.name()).collect();
+        if self.0 & Self::SNAT != 0 {
+            names.push("SNAT");
+        }
+        if self.0 & Self::DNAT != 0 {
+            names.push("DNAT");
+        }
         names.join(",")
     }
 }
@@ -384,6 +402,9 @@ pub(crate) struct PacketView<'a> {
     pub in_iface: Option<&'a str>,
     pub out_iface: Option<&'a str>,
     pub ct: CtState,
+    /// The packet's connection has source NAT / destination NAT.
+    pub snat: bool,
+    pub dnat: bool,
     pub len: u64,
     /// The namespace's own IPv4 addresses (for `-m addrtype`).
     pub local: &'a [u32],
@@ -428,7 +449,7 @@ fn match_module(m: &mut Match, pkt: &PacketView<'_>, mark: u32, rng: &mut StatRn
             let Some((t, c)) = pkt.icmp.filter(|_| pkt.proto == 1) else { return false };
             (t == *ty && code.is_none_or(|code| code == c)) != *neg
         }
-        Match::State { states, neg, .. } => states.contains(pkt.ct) != *neg,
+        Match::State { states, neg, .. } => states.matches(pkt.ct, pkt.snat, pkt.dnat) != *neg,
         Match::Mark { value, mask, neg } => ((mark & *mask) == *value) != *neg,
         Match::Multiport { kind, ports, neg } => {
             let Some((sp, dp)) = pkt.ports else { return false };
