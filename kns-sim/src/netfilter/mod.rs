@@ -17,6 +17,15 @@
 //! iptables only sees IPv4: IPv6 packets are tracked and offered to packet filters, but the
 //! rule tables pass them untouched.
 //!
+//! The iptables subset ([`Netfilter::iptables`], [`Netfilter::iptables_restore`]): commands
+//! `-A -I -D -R -C -F -Z -P -N -X -L -S` with `-n -v -x --line-numbers`; matches `-s -d -p -i
+//! -o` (with `!`), `-m tcp|udp` (`--sport --dport --syn --tcp-flags`), `-m icmp --icmp-type`,
+//! `-m conntrack --ctstate` (including `SNAT`/`DNAT`), `-m state --state`, `-m mark`,
+//! `-m multiport`, `-m comment`, `-m statistic` (random from a seeded generator, nth) and
+//! `-m addrtype` (with [`Netfilter::set_local_addrs`]); targets ACCEPT, DROP, REJECT, RETURN,
+//! jump and goto, DNAT, SNAT, MASQUERADE, MARK and LOG (a note). Output and errors are worded
+//! as iptables 1.8 words them.
+//!
 //! **Hot path:** `process` allocates nothing unless notes are on ([`Netfilter::set_notes`]) or
 //! a packet is dropped (a drop reason names its table and chain).
 
