@@ -123,6 +123,10 @@ fn three_namespaces_on_a_bridge() {
     );
     ping(&mut sim, "a", "10.0.0.1", "10.0.0.3", 1);
     assert_eq!(replies(&mut sim, "a", "10.0.0.3"), 3);
+    // Interface counters: c's port carried the flooded ARP request and the unicast traffic.
+    let st = sim.link_stats(Sim::ROOT, "veth-c").unwrap();
+    assert_eq!((st.tx_packets, st.rx_packets), (4, 4), "{st:?}");
+    assert_eq!(sim.link_stats(Sim::ROOT, "veth-b").unwrap().rx_packets, 0);
     // The bridge's own address is the gateway.
     ping(&mut sim, "a", "10.0.0.1", "10.0.0.254", 1);
     assert_eq!(replies(&mut sim, "a", "10.0.0.254"), 1);
@@ -449,6 +453,13 @@ fn vxlan_overlay_between_two_nodes() {
     let fdb = run(&mut sim, "ip netns exec node2 bridge fdb show dev vxlan0");
     assert!(fdb.contains("00:00:00:00:00:00 dev vxlan0 dst 192.168.0.11 self permanent"), "{fdb}");
     assert!(fdb.contains(" dst 192.168.0.11 self\n"), "learned the remote pod's MAC: {fdb}");
+    // A frame bigger than the VXLAN device's MTU (1450) is dropped at the bridge, as in Linux.
+    run(&mut sim, "ip -n pod1 link set eth0 mtu 1500");
+    let big = packet::icmp_echo_request(v4("10.244.0.2"), v4("10.244.0.3"), 1, 9, 64, &[0u8; 1440]);
+    sim.send_ip(pod1, &big);
+    sim.run_until_idle(10_000).unwrap();
+    let node1 = ns(&sim, "node1");
+    assert_eq!(sim.drops(node1).get(&DropReason::Mtu), Some(&1));
     assert!(sim.conservation().holds(), "{}", sim.conservation());
 }
 
@@ -699,4 +710,43 @@ ip -n router link set lo up
     let get = sim.route_get(router, ip("127.0.0.53")).unwrap();
     assert!(get.local, "all of 127.0.0.0/8 is local once lo is up");
     assert!(!sim.route_get(router, ip("10.96.0.11")).map(|g| g.local).unwrap_or(false));
+}
+
+#[test]
+fn a_port_moved_out_of_the_bridge_no_longer_receives_its_frames() {
+    let mut sim = Sim::new(17);
+    run(&mut sim, BRIDGE);
+    let a = ns(&sim, "a");
+    sim.attach_stack(a, Recorder::default());
+    ping(&mut sim, "a", "10.0.0.1", "10.0.0.3", 1);
+    assert_eq!(replies(&mut sim, "a", "10.0.0.3"), 1);
+    // veth-c leaves the bridge for another namespace, where it is brought up again.
+    run(&mut sim, "ip netns add x\nip link set veth-c netns x\nip -n x link set veth-c up");
+    ping(&mut sim, "a", "10.0.0.1", "10.0.0.3", 1);
+    assert_eq!(replies(&mut sim, "a", "10.0.0.3"), 1, "no new reply: the learned port is stale");
+    // The request was flooded to the remaining port instead, where b refused it.
+    let b = ns(&sim, "b");
+    assert_eq!(sim.drops(b).get(&DropReason::NotForUs), Some(&1));
+    assert!(sim.conservation().holds());
+}
+
+#[test]
+fn a_subnet_broadcast_reaches_every_host_and_draws_no_errors() {
+    let mut sim = Sim::new(18);
+    run(&mut sim, BRIDGE);
+    let a = ns(&sim, "a");
+    let b = ns(&sim, "b");
+    sim.attach_stack(a, Recorder::default());
+    sim.attach_stack(b, Recorder::default());
+    let bcast = packet::udp_datagram(v4("10.0.0.1"), v4("10.0.0.255"), 68, 67, 64, b"hello all");
+    sim.send_ip(a, &bcast);
+    sim.run_until_idle(10_000).unwrap();
+    let got = sim.stack_mut::<Recorder>(b).unwrap().summaries();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].dst, ip("10.0.0.255"));
+    // c has no socket layer but does not answer a broadcast with "port unreachable".
+    assert!(sim.stack_mut::<Recorder>(a).unwrap().received.is_empty());
+    // No ARP was needed.
+    assert_eq!(sim.ip(Some("a"), "neigh").unwrap(), "");
+    assert!(sim.conservation().holds());
 }

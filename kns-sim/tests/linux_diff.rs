@@ -2,7 +2,8 @@
 //! topologies in real Linux network namespaces and in kns, and the same pings must succeed or
 //! fail in both.
 //!
-//! Runs only where it is permitted (root, iproute2 and python3 present, `ip netns add` works);
+//! Runs only where it is permitted (root, iproute2 and python3 present, `ip netns add` works;
+//! the netfilter cases also need `iptables`);
 //! elsewhere it prints why and passes. It touches nothing outside the namespaces it creates:
 //! every device and address lives inside them, and they are deleted afterwards.
 
@@ -51,15 +52,69 @@ while time.time() < end:
 print('none')
 "#;
 
+/// A probe: (namespace, source address, destination, TTL).
+type Probe<'a> = (&'a str, &'a str, &'a str, u8);
+
 /// One topology: `ip` commands with `{p}` before every namespace name, and probes
 /// (namespace, source address, destination, TTL).
-struct Case {
-    name: &'static str,
-    script: &'static str,
-    pings: &'static [(&'static str, &'static str, &'static str, u8)],
+struct Case<'a> {
+    name: &'a str,
+    script: &'a str,
+    pings: &'a [Probe<'a>],
 }
 
-const CASES: &[Case] = &[
+/// A private subnet (10.199.21.0/24) behind a router whose outside is 192.0.2.0/24; the outside
+/// host has no route back to the private subnet. Rules are added per case.
+const NAT_BASE: &str = "
+ip netns add {p}in
+ip netns add {p}rt
+ip netns add {p}out
+ip -n {p}in link add eth0 type veth peer name lan netns {p}rt
+ip -n {p}out link add eth0 type veth peer name wan netns {p}rt
+ip -n {p}in addr add 10.199.21.2/24 dev eth0
+ip -n {p}rt addr add 10.199.21.1/24 dev lan
+ip -n {p}rt addr add 192.0.2.1/24 dev wan
+ip -n {p}out addr add 192.0.2.7/24 dev eth0
+ip -n {p}in link set eth0 up
+ip -n {p}out link set eth0 up
+ip -n {p}rt link set lan up
+ip -n {p}rt link set wan up
+ip -n {p}in route add default via 10.199.21.1
+ip netns exec {p}rt sysctl -w net.ipv4.ip_forward=1
+";
+
+/// Cases that program netfilter with `iptables` (run only where the real tool exists), as
+/// (name, rules after [`NAT_BASE`], probes).
+const NAT_CASES: &[(&str, &str, &[Probe])] = &[
+    ("no NAT: no way back", "", &[("in", "10.199.21.2", "192.0.2.7", 64)]),
+    (
+        "MASQUERADE",
+        "ip netns exec {p}rt iptables -t nat -A POSTROUTING -s 10.199.21.0/24 -o wan -j MASQUERADE",
+        &[("in", "10.199.21.2", "192.0.2.7", 64)],
+    ),
+    (
+        "REJECT in FORWARD",
+        "ip netns exec {p}rt iptables -A FORWARD -p icmp -j REJECT",
+        &[("in", "10.199.21.2", "192.0.2.7", 64), ("in", "10.199.21.2", "10.199.21.1", 64)],
+    ),
+    (
+        "REJECT with host unreachable",
+        "ip netns exec {p}rt iptables -A FORWARD -i lan -j REJECT --reject-with icmp-host-unreachable",
+        &[("in", "10.199.21.2", "192.0.2.7", 64)],
+    ),
+    (
+        "DROP in INPUT",
+        "ip netns exec {p}rt iptables -A INPUT -p icmp -j DROP",
+        &[("in", "10.199.21.2", "10.199.21.1", 64), ("in", "10.199.21.2", "192.0.2.7", 64)],
+    ),
+    (
+        "DNAT to the private host",
+        "ip netns exec {p}rt iptables -t nat -A PREROUTING -d 192.0.2.1 -p icmp -j DNAT --to-destination 10.199.21.2",
+        &[("out", "192.0.2.7", "192.0.2.1", 64)],
+    ),
+];
+
+const CASES: &[Case<'static>] = &[
     Case {
         name: "veth pair",
         script: "
@@ -380,7 +435,7 @@ fn linux_permits(prefix: &str) -> Result<(), String> {
     }
 }
 
-fn real_pings(case: &Case, prefix: &str) -> Vec<String> {
+fn real_pings(case: &Case<'_>, prefix: &str) -> Vec<String> {
     let mut cleanup = Cleanup(Vec::new());
     for line in case.script.lines().filter(|l| !l.trim().is_empty()) {
         let line = line.replace("{p}", prefix);
@@ -408,7 +463,7 @@ fn real_pings(case: &Case, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-fn kns_pings(case: &Case) -> Vec<String> {
+fn kns_pings(case: &Case<'_>) -> Vec<String> {
     let mut sim = Sim::new(1);
     run(&mut sim, &case.script.replace("{p}", ""));
     case.pings
@@ -462,6 +517,19 @@ fn same_commands_same_pings_as_linux() {
         eprintln!("{}: Linux {linux:?}, kns {kns:?}", case.name);
         assert_eq!(kns, linux, "{}: pings {:?} (kns vs Linux)", case.name, case.pings);
         outcomes.extend(linux);
+    }
+    if sh(&["iptables", "--version"]).is_some_and(|o| o.status.success()) {
+        for (name, rules, pings) in NAT_CASES {
+            let script = format!("{NAT_BASE}{rules}\n");
+            let case = Case { name, script: &script, pings };
+            let linux = real_pings(&case, &prefix);
+            let kns = kns_pings(&case);
+            eprintln!("{}: Linux {linux:?}, kns {kns:?}", case.name);
+            assert_eq!(kns, linux, "{}: pings {:?} (kns vs Linux)", case.name, case.pings);
+            outcomes.extend(linux);
+        }
+    } else {
+        eprintln!("skipping the netfilter cases: iptables is not installed");
     }
     // The probe itself works: some pings succeed and some fail on the real kernel.
     assert!(

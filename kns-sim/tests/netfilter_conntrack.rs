@@ -336,3 +336,14 @@ fn invalid_packets_can_be_dropped_by_conntrack() {
         Verdict::Accept
     );
 }
+
+#[test]
+fn stale_connections_can_be_removed() {
+    let mut nf = firewall();
+    fwd(&mut nf, Time::ZERO, &mut udp("10.0.0.1", 5000, "10.0.0.2", 53));
+    fwd(&mut nf, Time::ZERO, &mut tcp("10.0.0.1", 40000, "10.0.0.2", 80, "S"));
+    let removed = nf.conntrack_mut().remove_where(|e| e.orig.proto == 17);
+    assert_eq!(removed, 1);
+    let listed = nf.conntrack_list(Time::ZERO);
+    assert!(listed.starts_with("tcp ") && listed.contains(": 1 flow entries"), "{listed}");
+}

@@ -237,3 +237,27 @@ fn output_dnat_for_local_traffic() {
     assert_eq!(hook(&mut nf, Time::ZERO, Hook::Input, &inp, &mut r), Verdict::Accept);
     assert_eq!(endpoints(&r).0, "10.96.0.1:53");
 }
+
+#[test]
+fn a_reject_after_dnat_answers_with_the_address_the_client_used() {
+    let mut nf = router();
+    ok(&mut nf, "-A FORWARD -p tcp --dport 8080 -j REJECT");
+    let mut syn = tcp("198.51.100.7", 40000, "192.0.2.1", 80, "S");
+    assert!(matches!(inbound(&mut nf, Time::ZERO, &mut syn), Verdict::Reject(..)));
+    // The engine answers from the router, quoting the packet as it was when rejected.
+    assert_eq!(endpoints(&syn).1, "10.0.0.5:8080");
+    let mut err = port_unreachable("192.0.2.1", "198.51.100.7", &syn);
+    let out = HookContext {
+        out_iface: Some("eth0"),
+        out_addr: Some(std::net::IpAddr::V4(addr("192.0.2.1"))),
+        ..HookContext::default()
+    };
+    assert_eq!(hook(&mut nf, Time::ZERO, Hook::Output, &out, &mut err), Verdict::Accept);
+    assert_eq!(hook(&mut nf, Time::ZERO, Hook::Postrouting, &out, &mut err), Verdict::Accept);
+    assert_eq!(endpoints(&quoted(&err)), ("198.51.100.7:40000".into(), "192.0.2.1:80".into()));
+    // The rejected connection is not listed; a retransmission is decided afresh.
+    assert!(nf.conntrack_list(Time::ZERO).contains(": 0 flow entries"));
+    let mut again = tcp("198.51.100.7", 40000, "192.0.2.1", 80, "S");
+    assert!(matches!(inbound(&mut nf, Time::ZERO, &mut again), Verdict::Reject(..)));
+    assert!(ok(&mut nf, "-t nat -nvL PREROUTING").contains("\n    2    80 DNAT"));
+}

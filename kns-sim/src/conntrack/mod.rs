@@ -286,7 +286,7 @@ impl Conntrack {
             .is_some_and(|k| self.slots[k.slot as usize].as_ref().is_some_and(|e| e.expires > now))
     }
 
-    /// Creates an unconfirmed connection for a first packet with tuple `orig`. When the table is
+    /// Creates an unconfirmed connection whose first packet is `summary`. When the table is
     /// full, expired entries are swept and then the oldest unassured one is evicted.
     pub fn create(&mut self, now: Time, summary: &PacketSummary) -> Result<EntryId, TableFull> {
         if now >= self.next_sweep {
@@ -344,8 +344,8 @@ impl Conntrack {
     /// Accounts a packet of `dir` to the connection: counters, TCP state, reply flag and the
     /// new deadline.
     pub fn observe(&mut self, now: Time, id: EntryId, dir: Direction, summary: &PacketSummary) {
-        let config = self.config.clone();
-        let Some(e) = self.entry_mut(id) else { return };
+        let config = &self.config;
+        let Some(e) = self.slots.get_mut(id.0 as usize).and_then(Option::as_mut) else { return };
         let d = dir.index();
         e.packets[d] += 1;
         e.bytes[d] += summary.total_len as u64;
@@ -365,7 +365,7 @@ impl Conntrack {
                 if *state == TcpState::Established {
                     e.assured = true;
                 }
-                state.timeout(&config)
+                state.timeout(config)
             }
             _ if e.icmp.is_some() => config.icmp,
             _ if matches!(summary.l4, L4Summary::Udp { .. }) => {
@@ -435,6 +435,19 @@ impl Conntrack {
         }
         self.free.push(id.0);
         self.live -= 1;
+    }
+
+    /// Removes every connection for which `remove` returns true (kube-proxy clears stale UDP
+    /// connections to a Service this way); returns how many were removed.
+    pub fn remove_where(&mut self, mut remove: impl FnMut(&Entry) -> bool) -> usize {
+        let mut removed = 0;
+        for slot in 0..self.slots.len() {
+            if self.slots[slot].as_ref().is_some_and(&mut remove) {
+                self.remove(EntryId(slot as u32));
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// Removes every connection whose deadline has passed.

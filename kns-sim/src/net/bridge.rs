@@ -10,6 +10,18 @@ use crate::wire::parse_ip;
 use smoltcp::wire::EthernetFrame;
 
 impl Sim {
+    /// The port of an FDB entry, if it is fresh and the port still belongs to the bridge
+    /// (a port moved away or deleted leaves stale entries behind, as ageing would).
+    fn fdb_port(
+        &self,
+        br: IfaceId,
+        entry: Option<(IfaceId, crate::time::Time)>,
+    ) -> Option<IfaceId> {
+        let (port, seen) = entry?;
+        let p = &self.ifaces[port.0 as usize];
+        (self.now() - seen < BRIDGE_AGEING && p.alive && p.master == Some(br)).then_some(port)
+    }
+
     pub(super) fn bridge_input(&mut self, br: IfaceId, port: IfaceId, frame: Frame) {
         let now = self.now();
         let ns = self.ns_of(br);
@@ -32,7 +44,8 @@ impl Sim {
         if is_group(dst) {
             return self.flood(br, Some(port), frame, true);
         }
-        let known = b.fdb.get(&dst).filter(|(_, seen)| now - *seen < BRIDGE_AGEING).map(|e| e.0);
+        let known = b.fdb.get(&dst).copied();
+        let known = self.fdb_port(br, known);
         match known {
             Some(out) if out == port && !hairpin => {
                 self.drop_frame(ns, Some(port), frame, DropReason::NotForUs)
@@ -98,6 +111,10 @@ impl Sim {
             let to = self.ifaces[out.0 as usize].name.clone();
             self.tr(ns, Some(br), frame.id, TraceWhat::Bridged { to }, &frame.buf);
         }
+        // Like Linux's `is_skb_forwardable`: a frame larger than the egress port's MTU is dropped.
+        if frame.buf.len() > self.ifaces[out.0 as usize].mtu as usize + ETH_LEN {
+            return self.drop_frame(ns, Some(out), frame, DropReason::Mtu);
+        }
         if self.namespaces[ns.0 as usize].bridge_nf
             && in_port.is_some()
             && frame.buf.get(12..14) == Some(&[0x08, 0x00])
@@ -122,15 +139,10 @@ impl Sim {
 
     /// The host sends a frame through the bridge device.
     pub(super) fn bridge_output(&mut self, br: IfaceId, frame: Frame) {
-        let now = self.now();
         let dst: [u8; 6] =
             frame.buf[0..6].try_into().expect("frames start with an Ethernet header");
         let Kind::Bridge(b) = &self.ifaces[br.0 as usize].kind else { return };
-        let known = if is_group(dst) {
-            None
-        } else {
-            b.fdb.get(&dst).filter(|(_, seen)| now - *seen < BRIDGE_AGEING).map(|e| e.0)
-        };
+        let known = if is_group(dst) { None } else { self.fdb_port(br, b.fdb.get(&dst).copied()) };
         match known {
             Some(out) => self.bridge_forward(br, None, out, frame),
             None => self.flood(br, None, frame, false),

@@ -91,6 +91,9 @@ impl Sim {
             return self.drop_frame(ns, Some(iface), frame, DropReason::InterfaceDown);
         }
         let master = ifc.master;
+        let st = &mut self.ifaces[iface.0 as usize].stats;
+        st.rx_packets += 1;
+        st.rx_bytes += frame.buf.len() as u64;
         tracing::trace!(target: "kns::hop", frame = frame.id, ns = ns.0, iface = iface.0, "rx");
         self.cap(iface, &frame.buf);
         self.tr(ns, Some(iface), frame.id, TraceWhat::Rx, &frame.buf);
@@ -126,6 +129,9 @@ impl Sim {
         if !ifc.alive || !ifc.up {
             return self.drop_frame(ns, Some(iface), frame, DropReason::InterfaceDown);
         }
+        let st = &mut self.ifaces[iface.0 as usize].stats;
+        st.tx_packets += 1;
+        st.tx_bytes += frame.buf.len() as u64;
         tracing::trace!(target: "kns::hop", frame = frame.id, ns = ns.0, iface = iface.0, "tx");
         self.cap(iface, &frame.buf);
         self.tr(ns, Some(iface), frame.id, TraceWhat::Tx, &frame.buf);

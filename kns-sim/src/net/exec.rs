@@ -51,9 +51,9 @@ impl Sim {
         }
     }
 
-    /// Runs one parsed command: `ip`, `sysctl`, `bridge` and `sleep` are executed here (other
-    /// commands — iptables, conntrack, ping, traceroute, nc, curl — belong to the layers
-    /// above and give `Unsupported`).
+    /// Runs one parsed command: the configuration commands (`ip`, `sysctl`, `bridge`,
+    /// `iptables`, `conntrack -L`) and `sleep` are executed here; the probes (ping, traceroute,
+    /// nc, curl) need applications on a socket layer and give `Unsupported`.
     pub fn exec(&mut self, cmd: &Command) -> Result<String, IpError> {
         match cmd {
             Command::Ip { netns, cmd } => self.exec_ip(netns.as_deref(), cmd),
@@ -69,8 +69,20 @@ impl Sim {
                 self.run_for(*d);
                 Ok(String::new())
             }
+            Command::Iptables { netns, args } => {
+                let ns = self.netns(netns.as_deref())?;
+                let now = self.now();
+                self.netfilter_mut(ns)
+                    .iptables(now, args)
+                    .map_err(|e| IpError::Message(e.to_string()))
+            }
+            Command::Conntrack { netns } => {
+                let ns = self.netns(netns.as_deref())?;
+                let now = self.now();
+                Ok(self.netfilter_mut(ns).conntrack_list(now))
+            }
             other => Err(IpError::Unsupported(format!(
-                "Sim::exec runs ip, sysctl, bridge and sleep; this command needs the socket or netfilter layer: {other:?}"
+                "Sim::exec runs configuration commands; this probe needs an application on a socket layer: {other:?}"
             ))),
         }
     }

@@ -34,10 +34,13 @@ impl Sim {
     /// The output interface and next hop for a locally sent packet to `dst`.
     pub(crate) fn route_output(&self, ns: NetnsId, dst: IpAddr) -> Option<(IfaceId, IpAddr)> {
         let n = &self.namespaces[ns.0 as usize];
-        if self.is_local_dst(ns, dst) && !matches!(dst, IpAddr::V4(a) if a.is_broadcast()) {
+        // Broadcasts leave by the routed interface, to the broadcast MAC.
+        let bcast =
+            matches!(dst, IpAddr::V4(a) if a.is_broadcast()) || n.local.broadcast.contains(&dst);
+        if !bcast && self.is_local_dst(ns, dst) {
             return Some((n.lo, dst));
         }
-        n.routes.lookup(dst).map(|r| (r.dev, r.via.unwrap_or(dst)))
+        n.routes.lookup(dst).map(|r| (r.dev, if bcast { dst } else { r.via.unwrap_or(dst) }))
     }
 
     /// The source address `iface` would use toward `dst`.
@@ -104,13 +107,15 @@ impl Sim {
         };
         let nf = &mut self.namespaces[ns.0 as usize].netfilter;
         let v = nf.process(now, hook, &ctx, &mut frame.buf[ETH_LEN..], s);
-        if self.tracing() && (v != Verdict::Accept || *s != before) {
+        // Notes (rules matched, conntrack state, NAT) are collected only while tracing.
+        let nf_notes = if self.trace.is_some() { nf.take_notes() } else { Vec::new() };
+        if self.tracing() && (v != Verdict::Accept || *s != before || !nf_notes.is_empty()) {
             let verdict = match &v {
                 Verdict::Accept => "ACCEPT".to_string(),
                 Verdict::Drop(_) => "DROP".to_string(),
                 Verdict::Reject(_, w) => format!("REJECT ({w:?})"),
             };
-            let mut notes = Vec::new();
+            let mut notes = nf_notes;
             if *s != before {
                 notes.push(format!("rewritten from {}", describe(&before)));
             }

@@ -9,6 +9,12 @@
 //! **API boundary:** names (`"red"`, `"veth0"`) are resolved at the edge into [`NetnsId`] and
 //! [`IfaceId`]; the dataplane works with ids only and formats no text unless tracing is on.
 //!
+//! **Code map:** `config` (the iproute2-like API: netns, link, addr, route, neigh, fdb,
+//! sysctl), `exec` (text commands and [`IpError`]), `show` (iproute2 output), `tc` (netem);
+//! the frame path is `dataplane` (events, accounting, device rx/tx, veth wire), `bridge`,
+//! `vxlan`, `arp` and `ipv4`; `route` is the pure routing table, `packet` the frame builders,
+//! `trace` the data trace and conservation, `capture` the pcap writer.
+//!
 //! ```
 //! use kns_sim::Sim;
 //! use kns_sim::net::packet::icmp_echo_request;
@@ -50,6 +56,7 @@ mod ipv4;
 pub mod packet;
 pub mod route;
 mod show;
+mod tc;
 mod trace;
 mod vxlan;
 
@@ -72,7 +79,7 @@ pub use capture::CaptureError;
 pub use config::{RouteGet, RouteSpec, VxlanConfig};
 pub use exec::IpError;
 pub use route::{Route, RouteProto, RouteTable};
-pub use trace::{Conservation, TraceEvent, TraceWhat};
+pub use trace::{Conservation, TraceEvent, TraceWhat, describe};
 
 /// A network namespace, numbered in creation order (0 is the host's root namespace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -104,6 +111,20 @@ impl Default for LinkParams {
     fn default() -> Self {
         LinkParams { latency: Duration::ZERO, bandwidth_bps: None, loss: 0.0, queue_limit: 1000 }
     }
+}
+
+/// Frame counters of one interface, as `ip -s link` shows them (bytes include the Ethernet
+/// header).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
 }
 
 /// The state of a neighbour entry, as `ip neigh` prints it.
@@ -195,6 +216,7 @@ pub(crate) struct Iface {
     /// `net.ipv4.conf.DEV.proxy_arp`.
     pub(crate) proxy_arp: bool,
     pub(crate) capture: Option<CaptureId>,
+    pub(crate) stats: LinkStats,
     pub(crate) alive: bool,
 }
 
@@ -475,6 +497,11 @@ impl Sim {
             .ok_or_else(|| IpError::NoDevice(name.to_string()))
     }
 
+    /// The frame counters of `dev` in `ns`.
+    pub fn link_stats(&self, ns: NetnsId, dev: &str) -> Result<LinkStats, IpError> {
+        Ok(self.ifaces[self.iface_id(ns, dev)?.0 as usize].stats)
+    }
+
     /// The MAC address of interface `id`.
     pub fn iface_mac(&self, id: IfaceId) -> [u8; 6] {
         self.ifaces[id.0 as usize].mac
@@ -507,6 +534,7 @@ impl Sim {
             hairpin: false,
             proxy_arp: false,
             capture: None,
+            stats: LinkStats::default(),
             alive: true,
         });
         let mut ifaces = BTreeMap::new();
@@ -524,7 +552,11 @@ impl Sim {
             local: LocalAddrs::default(),
             ip_forward: false,
             bridge_nf: false,
-            netfilter: Netfilter::new(),
+            netfilter: {
+                let mut nf = Netfilter::new();
+                nf.set_notes(self.trace.is_some());
+                nf
+            },
             stack: None,
             next_poll: None,
             drops: BTreeMap::new(),
@@ -548,6 +580,7 @@ impl Sim {
             hairpin: false,
             proxy_arp: false,
             capture: None,
+            stats: LinkStats::default(),
             alive: true,
         });
         self.next_ifindex += 1;

@@ -216,9 +216,12 @@ impl Sim {
             match &ifc.kind {
                 Kind::Bridge(b) => {
                     for (mac, (port, seen)) in &b.fdb {
-                        let pname = &self.ifaces[port.0 as usize].name;
+                        let p = &self.ifaces[port.0 as usize];
+                        let pname = &p.name;
                         if dev.is_some_and(|d| d != pname && d != ifc.name)
                             || now - *seen >= super::BRIDGE_AGEING
+                            || !p.alive
+                            || p.master != Some(*id)
                         {
                             continue;
                         }

@@ -173,9 +173,13 @@ impl fmt::Display for Conservation {
 
 impl Sim {
     /// Starts recording a [`TraceEvent`] for every hop (off by default: it costs allocations).
+    /// Netfilter notes (rule matched, conntrack state, NAT rewrite) are switched on with it.
     pub fn enable_trace(&mut self) {
         if self.trace.is_none() {
             self.trace = Some(Vec::new());
+            for ns in &mut self.namespaces {
+                ns.netfilter.set_notes(true);
+            }
         }
     }
 

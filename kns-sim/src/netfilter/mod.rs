@@ -17,6 +17,15 @@
 //! iptables only sees IPv4: IPv6 packets are tracked and offered to packet filters, but the
 //! rule tables pass them untouched.
 //!
+//! The iptables subset ([`Netfilter::iptables`], [`Netfilter::iptables_restore`]): commands
+//! `-A -I -D -R -C -F -Z -P -N -X -L -S` with `-n -v -x --line-numbers`; matches `-s -d -p -i
+//! -o` (with `!`), `-m tcp|udp` (`--sport --dport --syn --tcp-flags`), `-m icmp --icmp-type`,
+//! `-m conntrack --ctstate` (including `SNAT`/`DNAT`), `-m state --state`, `-m mark`,
+//! `-m multiport`, `-m comment`, `-m statistic` (random from a seeded generator, nth) and
+//! `-m addrtype` (with [`Netfilter::set_local_addrs`]); targets ACCEPT, DROP, REJECT, RETURN,
+//! jump and goto, DNAT, SNAT, MASQUERADE, MARK and LOG (a note). Output and errors are worded
+//! as iptables 1.8 words them.
+//!
 //! **Hot path:** `process` allocates nothing unless notes are on ([`Netfilter::set_notes`]) or
 //! a packet is dropped (a drop reason names its table and chain).
 
@@ -29,7 +38,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 pub use filter::{FilterVerdict, PacketFilter, priority};
-pub use rule::{PortRange, StateSet};
+pub use rule::{AddrType, PortRange, StatMode, StateSet};
 pub use table::{Policy, TableKind};
 
 use crate::conntrack::{
@@ -178,6 +187,16 @@ pub enum IptablesError {
     NoTable(String),
 }
 
+/// An `iptables-restore` input that failed; no table was changed by the failing table block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("iptables-restore: line {line} failed: {error}")]
+pub struct RestoreError {
+    /// The 1-based line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub error: IptablesError,
+}
+
 /// Human-readable notes about decisions, collected only when switched on.
 #[derive(Debug, Default)]
 pub(crate) struct Notes {
@@ -237,6 +256,8 @@ pub struct Netfilter {
     carry: [(Tuple, u32); CARRY],
     carry_next: usize,
     drop_invalid: bool,
+    local: Vec<u32>,
+    rng: rule::StatRng,
 }
 
 impl fmt::Debug for Netfilter {
@@ -281,6 +302,8 @@ impl Netfilter {
             carry: [(unset, 0); CARRY],
             carry_next: 0,
             drop_invalid: false,
+            local: Vec::new(),
+            rng: rand::SeedableRng::seed_from_u64(0),
         };
         nf.rebuild_steps();
         nf
@@ -289,6 +312,11 @@ impl Netfilter {
     /// The connection table.
     pub fn conntrack(&self) -> &Conntrack {
         &self.conntrack
+    }
+
+    /// The connection table, for removing entries (as `conntrack -D` does) between packets.
+    pub fn conntrack_mut(&mut self) -> &mut Conntrack {
+        &mut self.conntrack
     }
 
     /// The connection table as `conntrack -L` prints it.
@@ -302,6 +330,24 @@ impl Netfilter {
     /// only rules drop INVALID packets.
     pub fn set_drop_invalid(&mut self, on: bool) {
         self.drop_invalid = on;
+    }
+
+    /// Seeds the generator behind `-m statistic --mode random` (seed 0 until called). The
+    /// engine derives the seed from the scenario's root RNG.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.rng = rand::SeedableRng::seed_from_u64(seed);
+    }
+
+    /// The namespace's own addresses, which `-m addrtype --dst-type LOCAL` matches (loopback
+    /// addresses always count as local). The engine sets them whenever they change.
+    pub fn set_local_addrs(&mut self, addrs: &[IpAddr]) {
+        self.local = addrs
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(v4) => Some(u32::from(*v4)),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
     }
 
     /// Switches the collection of notes on or off (off by default).
@@ -372,6 +418,79 @@ impl Netfilter {
         table.execute(&inv)
     }
 
+    /// Loads rules in `iptables-save` format, as `iptables-restore` does: each `*table` block
+    /// is applied atomically at its `COMMIT`. Without `noflush` a block first empties its table
+    /// and deletes its user chains; in both modes a `:CHAIN POLICY [p:b]` line creates or
+    /// empties that chain. Rule lines are `iptables` commands (`-A`, `-I`, `-D`, `-N`, `-X`, ...)
+    /// with shell-like quoting.
+    pub fn iptables_restore(
+        &mut self,
+        _now: Time,
+        text: &str,
+        noflush: bool,
+    ) -> Result<(), RestoreError> {
+        let mut block: Option<(TableKind, RuleTable)> = None;
+        let mut last = 0;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            last = line;
+            let fail = |error| RestoreError { line, error };
+            let param = |msg: &str| fail(IptablesError::Parameter(msg.to_string()));
+            let text = raw.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            if let Some(name) = text.strip_prefix('*') {
+                if block.is_some() {
+                    return Err(param("table started before COMMIT"));
+                }
+                let (kind, table) = match name {
+                    "filter" => (TableKind::Filter, &self.filter),
+                    "nat" => (TableKind::Nat, &self.nat),
+                    other => return Err(fail(IptablesError::NoTable(other.to_string()))),
+                };
+                let mut table = table.clone();
+                if !noflush {
+                    table.reset();
+                }
+                block = Some((kind, table));
+                continue;
+            }
+            if text == "COMMIT" {
+                match block.take() {
+                    Some((TableKind::Filter, table)) => self.filter = table,
+                    Some((TableKind::Nat, table)) => self.nat = table,
+                    None => return Err(param("COMMIT without a table")),
+                }
+                continue;
+            }
+            let Some((_, table)) = block.as_mut() else {
+                return Err(param("no table specified"));
+            };
+            if let Some(decl) = text.strip_prefix(':') {
+                let mut words = decl.split_whitespace();
+                let (Some(name), Some(policy)) = (words.next(), words.next()) else {
+                    return Err(param("bad chain declaration"));
+                };
+                table.declare(name, policy).map_err(fail)?;
+                continue;
+            }
+            let words = crate::cmd::tokenize(text).map_err(|e| param(&e.to_string()))?;
+            let inv = parse::parse(&words).map_err(fail)?;
+            if inv.table != "filter" || words.iter().any(|w| w == "-t" || w == "--table") {
+                return Err(param("-t not allowed in iptables-restore input"));
+            }
+            table.execute(&inv).map_err(fail)?;
+        }
+        match block {
+            Some(_) => Err(RestoreError {
+                line: last,
+                error: IptablesError::Parameter("COMMIT expected at end of input".into()),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Runs `hook` on the IP packet `bytes`, whose summary is `summary`.
     pub fn process(
         &mut self,
@@ -407,13 +526,16 @@ impl Netfilter {
         let tracked = ct.entry.filter(|_| ct.state != CtState::Related);
         match (&verdict, tracked) {
             (Verdict::Accept, Some(id)) if hook.is_last() => self.conntrack.confirm(id),
-            (Verdict::Accept, _) => {}
-            (_, Some(id)) => {
-                if self.conntrack.get(id).is_some_and(|e| !e.confirmed) {
-                    self.conntrack.remove(id);
-                }
+            // A dropped first packet leaves no connection. A rejected one keeps its unconfirmed
+            // entry (unlisted, replaced by the next first packet) so that the ICMP error the
+            // engine sends back is RELATED to it and gets its NAT reversed, as in Linux, where
+            // the error carries the original packet's connection.
+            (Verdict::Drop(_), Some(id))
+                if self.conntrack.get(id).is_some_and(|e| !e.confirmed) =>
+            {
+                self.conntrack.remove(id);
             }
-            (_, None) => {}
+            _ => {}
         }
         if verdict == Verdict::Accept && !hook.is_last() {
             self.put_mark(summary, mark);
@@ -492,7 +614,14 @@ impl Netfilter {
         Ok(ct)
     }
 
-    fn view<'a>(ctx: &HookContext<'a>, ct: &Ct, summary: &PacketSummary) -> Option<PacketView<'a>> {
+    fn view<'a>(
+        ctx: &HookContext<'a>,
+        ct: &Ct,
+        conntrack: &Conntrack,
+        summary: &PacketSummary,
+        local: &'a [u32],
+    ) -> Option<PacketView<'a>> {
+        let entry = ct.entry.and_then(|id| conntrack.get(id));
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (summary.src, summary.dst) else { return None };
         let icmp = match summary.l4 {
             L4Summary::Icmp { ty, code, .. } => Some((ty, code)),
@@ -517,7 +646,10 @@ impl Netfilter {
             in_iface: ctx.in_iface,
             out_iface: ctx.out_iface,
             ct: ct.state,
+            snat: entry.is_some_and(|e| e.is_snat()),
+            dnat: entry.is_some_and(|e| e.is_dnat()),
             len: summary.total_len as u64,
+            local,
         })
     }
 
@@ -529,14 +661,14 @@ impl Netfilter {
         summary: &PacketSummary,
         mark: &mut u32,
     ) -> Option<Verdict> {
-        let pkt = Self::view(ctx, ct, summary)?;
+        let pkt = Self::view(ctx, ct, &self.conntrack, summary, &self.local)?;
         let chain = self.filter.builtin(hook);
         let reason = |table: &RuleTable, chain, rule| DropReason::FilterRule {
             table: "filter".into(),
             chain: table.chain_name(chain).to_string(),
             rule,
         };
-        match self.filter.run(chain, &pkt, mark, &mut self.notes) {
+        match self.filter.run(chain, &pkt, mark, &mut self.rng, &mut self.notes) {
             Outcome::Drop { chain, rule } => Some(Verdict::Drop(reason(&self.filter, chain, rule))),
             Outcome::Reject { chain, rule, with } => {
                 Some(Verdict::Reject(reason(&self.filter, chain, rule), with))
@@ -569,9 +701,9 @@ impl Netfilter {
         };
         if !decided && !e.confirmed {
             self.conntrack.set_nat_done(id, manip == Manip::Dst, manip == Manip::Src);
-            if let Some(pkt) = Self::view(ctx, ct, summary) {
+            if let Some(pkt) = Self::view(ctx, ct, &self.conntrack, summary, &self.local) {
                 let chain = self.nat.builtin(hook);
-                let outcome = self.nat.run(chain, &pkt, mark, &mut self.notes);
+                let outcome = self.nat.run(chain, &pkt, mark, &mut self.rng, &mut self.notes);
                 let (to, ports, chain, rule) = match (outcome, manip) {
                     (Outcome::Dnat { addr, ports, chain, rule }, Manip::Dst)
                     | (Outcome::Snat { addr, ports, chain, rule }, Manip::Src) => {
@@ -850,6 +982,9 @@ impl Netfilter {
     }
 
     fn put_mark(&mut self, summary: &PacketSummary, mark: u32) {
+        if mark == 0 && self.carry.iter().all(|s| s.1 == 0) {
+            return;
+        }
         let tuple = Tuple::of(summary);
         for slot in &mut self.carry {
             if slot.1 != 0 && slot.0 == tuple {

@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 
 use super::IptablesError;
 use super::rule::{
-    AddrMatch, IfaceMatch, Match, MultiportKind, PortRange, RuleSpec, StateSet, Target,
-    parse_icmp_type, parse_reject_with,
+    AddrMatch, AddrType, IfaceMatch, Match, MultiportKind, NthCounter, PortRange, RuleSpec,
+    StatMode, StateSet, Target, parse_icmp_type, parse_reject_with,
 };
 use crate::conntrack::CtState;
 
@@ -218,6 +218,9 @@ pub(crate) fn parse(args: &[String]) -> Result<Invocation, IptablesError> {
             "-w" | "--wait" => {
                 p.number();
             }
+            "-W" | "--wait-interval" => {
+                p.value(&arg)?;
+            }
             "-s" | "--source" | "--src" => {
                 has_spec = true;
                 spec.src = Some(parse_addr(&p.value(&arg)?, was_neg)?);
@@ -258,6 +261,11 @@ pub(crate) fn parse(args: &[String]) -> Result<Invocation, IptablesError> {
                         Match::Multiport { kind: MultiportKind::Dst, ports: Vec::new(), neg: false }
                     }
                     "comment" => Match::Comment(String::new()),
+                    "statistic" => Match::Statistic {
+                        mode: StatMode::Nth { every: u32::MAX, packet: 0, count: NthCounter(0) },
+                        neg: false,
+                    },
+                    "addrtype" => Match::AddrType { src: None, dst: None },
                     other => {
                         return Err(param(format!(
                             "Couldn't load match `{other}':No such file or directory"
@@ -448,6 +456,14 @@ fn match_option(
                     "RELATED" => CtState::Related,
                     "INVALID" => CtState::Invalid,
                     "UNTRACKED" => CtState::Untracked,
+                    "SNAT" if !legacy => {
+                        set.0 |= StateSet::SNAT;
+                        continue;
+                    }
+                    "DNAT" if !legacy => {
+                        set.0 |= StateSet::DNAT;
+                        continue;
+                    }
                     _ => return Err(param(format!("Bad ctstate \"{word}\""))),
                 });
             }
@@ -487,6 +503,67 @@ fn match_option(
             }
             let m = last_match(spec, |m| matches!(m, Match::Comment(_))).ok_or_else(unknown)?;
             *m = Match::Comment(v);
+        }
+        "--mode" | "--probability" | "--every" | "--packet" => {
+            let v = p.value(opt)?;
+            let Some(Match::Statistic { mode, neg: n }) =
+                last_match(spec, |m| matches!(m, Match::Statistic { .. }))
+            else {
+                return Err(unknown());
+            };
+            let bad = || param(format!("Bad {} value \"{v}\"", &opt[2..]));
+            match opt {
+                "--mode" => {
+                    *mode = match v.as_str() {
+                        "random" => StatMode::Random { probability: u32::MAX },
+                        "nth" => StatMode::Nth { every: u32::MAX, packet: 0, count: NthCounter(0) },
+                        _ => return Err(param(format!("Bad mode \"{v}\""))),
+                    }
+                }
+                "--probability" => {
+                    let p: f64 = v.parse().map_err(|_| bad())?;
+                    if !(0.0..=1.0).contains(&p) {
+                        return Err(bad());
+                    }
+                    *mode = StatMode::Random {
+                        probability: (p * f64::from(0x8000_0000u32)).round() as u32,
+                    };
+                    *n = neg;
+                }
+                "--every" => {
+                    let e: u32 = v.parse().ok().filter(|e| *e > 0).ok_or_else(bad)?;
+                    let packet = match mode {
+                        StatMode::Nth { packet, .. } => *packet,
+                        StatMode::Random { .. } => 0,
+                    };
+                    *mode = StatMode::Nth { every: e - 1, packet, count: NthCounter(packet) };
+                    *n = neg;
+                }
+                _ => {
+                    let p: u32 = v.parse().map_err(|_| bad())?;
+                    if let StatMode::Nth { packet, count, .. } = mode {
+                        *packet = p;
+                        *count = NthCounter(p);
+                    } else {
+                        return Err(param("--packet can only be used in \"nth\" mode"));
+                    }
+                }
+            }
+        }
+        "--src-type" | "--dst-type" => {
+            let v = p.value(opt)?;
+            let t = AddrType::parse(&v)
+                .ok_or_else(|| param(format!("addrtype: unknown type \"{v}\"")))?;
+            let Some(Match::AddrType { src, dst }) =
+                last_match(spec, |m| matches!(m, Match::AddrType { .. }))
+            else {
+                return Err(unknown());
+            };
+            if opt == "--src-type" {
+                *src = Some((t, neg));
+            } else {
+                *dst = Some((t, neg));
+            }
         }
         "--reject-with" => {
             if target != Some("REJECT") {
@@ -569,6 +646,20 @@ fn check_complete(spec: &RuleSpec, target: Option<&str>) -> Result<(), IptablesE
             }
             Match::Multiport { ports, .. } if ports.is_empty() => {
                 return Err(param("multiport: option \"--dports\" must be specified"));
+            }
+            Match::Statistic { mode: StatMode::Random { probability: u32::MAX }, .. } => {
+                return Err(param("statistic: --probability must be specified in random mode"));
+            }
+            Match::Statistic { mode: StatMode::Nth { every: u32::MAX, .. }, .. } => {
+                return Err(param("statistic: --every must be specified in nth mode"));
+            }
+            Match::Statistic { mode: StatMode::Nth { every, packet, .. }, .. }
+                if packet > every =>
+            {
+                return Err(param("statistic: --packet must be smaller than --every"));
+            }
+            Match::AddrType { src: None, dst: None } => {
+                return Err(param("addrtype: you must specify --src-type or --dst-type"));
             }
             Match::Comment(c) if c.is_empty() => {
                 return Err(param("comment: option \"--comment\" must be specified"));

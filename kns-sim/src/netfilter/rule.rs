@@ -117,10 +117,28 @@ impl StateSet {
         self.0 & Self::bit(state) != 0
     }
 
+    /// The virtual `SNAT` state: the connection's source is translated (`--ctstate` only).
+    pub const SNAT: u8 = 32;
+    /// The virtual `DNAT` state: the connection's destination is translated.
+    pub const DNAT: u8 = 64;
+
+    /// Whether a packet in `state`, of a connection with source/destination NAT, matches.
+    pub(crate) fn matches(&self, state: CtState, snat: bool, dnat: bool) -> bool {
+        self.contains(state)
+            || (snat && self.0 & Self::SNAT != 0)
+            || (dnat && self.0 & Self::DNAT != 0)
+    }
+
     /// The states in iptables' printing order, comma-separated.
     pub fn names(&self) -> String {
-        let names: Vec<&str> =
+        let mut names: Vec<&str> =
             Self::ORDER.iter().filter(|s| self.contains(**s)).map(|s| s.name()).collect();
+        if self.0 & Self::SNAT != 0 {
+            names.push("SNAT");
+        }
+        if self.0 & Self::DNAT != 0 {
+            names.push("DNAT");
+        }
         names.join(",")
     }
 }
@@ -189,6 +207,99 @@ pub enum Match {
     },
     /// `-m comment --comment TEXT`.
     Comment(String),
+    /// `-m statistic --mode random|nth ...`.
+    Statistic {
+        /// The mode and its parameters.
+        mode: StatMode,
+        /// `!`.
+        neg: bool,
+    },
+    /// `-m addrtype --src-type T --dst-type T`.
+    AddrType {
+        /// `--src-type`, negated or not.
+        src: Option<(AddrType, bool)>,
+        /// `--dst-type`, negated or not.
+        dst: Option<(AddrType, bool)>,
+    },
+}
+
+/// The mode of `-m statistic`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatMode {
+    /// `--mode random --probability P`: matches when a 31-bit random number from the
+    /// namespace's seeded RNG is below `probability` (P scaled by 2^31, as the kernel stores it).
+    Random {
+        /// The probability, scaled by 2^31.
+        probability: u32,
+    },
+    /// `--mode nth --every N --packet P`: matches every Nth packet, starting at the P-th.
+    Nth {
+        /// N - 1 (as the kernel stores it).
+        every: u32,
+        /// The initial counter value.
+        packet: u32,
+        /// The running counter (not part of the rule's identity).
+        count: NthCounter,
+    },
+}
+
+/// The running counter of an nth statistic match, equal to every other counter so that `-D`
+/// compares rules by what they say, not by how many packets they saw.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NthCounter(pub(crate) u32);
+
+impl PartialEq for NthCounter {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for NthCounter {}
+
+/// An address type for `-m addrtype`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrType {
+    /// An address of this namespace (or loopback).
+    Local,
+    /// Any other unicast address.
+    Unicast,
+    /// The limited broadcast address.
+    Broadcast,
+    /// 224.0.0.0/4.
+    Multicast,
+}
+
+impl AddrType {
+    fn name(self) -> &'static str {
+        match self {
+            AddrType::Local => "LOCAL",
+            AddrType::Unicast => "UNICAST",
+            AddrType::Broadcast => "BROADCAST",
+            AddrType::Multicast => "MULTICAST",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<AddrType> {
+        Some(match s {
+            "LOCAL" => AddrType::Local,
+            "UNICAST" => AddrType::Unicast,
+            "BROADCAST" => AddrType::Broadcast,
+            "MULTICAST" => AddrType::Multicast,
+            _ => return None,
+        })
+    }
+
+    fn of(addr: u32, local: &[u32]) -> AddrType {
+        if addr >> 24 == 127 || local.contains(&addr) {
+            AddrType::Local
+        } else if addr == u32::MAX {
+            AddrType::Broadcast
+        } else if addr >> 28 == 0xe {
+            AddrType::Multicast
+        } else {
+            AddrType::Unicast
+        }
+    }
 }
 
 /// What a rule does when it matches.
@@ -291,12 +402,20 @@ pub(crate) struct PacketView<'a> {
     pub in_iface: Option<&'a str>,
     pub out_iface: Option<&'a str>,
     pub ct: CtState,
+    /// The packet's connection has source NAT / destination NAT.
+    pub snat: bool,
+    pub dnat: bool,
     pub len: u64,
+    /// The namespace's own IPv4 addresses (for `-m addrtype`).
+    pub local: &'a [u32],
 }
+
+/// Randomness for `-m statistic --mode random`, from the namespace's seeded generator.
+pub(crate) type StatRng = rand::rngs::ChaCha8Rng;
 
 impl RuleSpec {
     /// Whether the rule's matches all hold for `pkt` with packet mark `mark`.
-    pub(crate) fn matches(&self, pkt: &PacketView<'_>, mark: u32) -> bool {
+    pub(crate) fn matches(&mut self, pkt: &PacketView<'_>, mark: u32, rng: &mut StatRng) -> bool {
         if self.src.is_some_and(|m| !m.matches(pkt.src))
             || self.dst.is_some_and(|m| !m.matches(pkt.dst))
         {
@@ -313,11 +432,12 @@ impl RuleSpec {
         {
             return false;
         }
-        self.matches.iter().all(|m| match_module(m, pkt, mark))
+        self.matches.iter_mut().all(|m| match_module(m, pkt, mark, rng))
     }
 }
 
-fn match_module(m: &Match, pkt: &PacketView<'_>, mark: u32) -> bool {
+fn match_module(m: &mut Match, pkt: &PacketView<'_>, mark: u32, rng: &mut StatRng) -> bool {
+    use rand::Rng as _;
     match m {
         Match::Ports { proto, sport, dport, flags } => {
             let Some((sp, dp)) = pkt.ports.filter(|_| pkt.proto == *proto) else { return false };
@@ -329,8 +449,8 @@ fn match_module(m: &Match, pkt: &PacketView<'_>, mark: u32) -> bool {
             let Some((t, c)) = pkt.icmp.filter(|_| pkt.proto == 1) else { return false };
             (t == *ty && code.is_none_or(|code| code == c)) != *neg
         }
-        Match::State { states, neg, .. } => states.contains(pkt.ct) != *neg,
-        Match::Mark { value, mask, neg } => ((mark & mask) == *value) != *neg,
+        Match::State { states, neg, .. } => states.matches(pkt.ct, pkt.snat, pkt.dnat) != *neg,
+        Match::Mark { value, mask, neg } => ((mark & *mask) == *value) != *neg,
         Match::Multiport { kind, ports, neg } => {
             let Some((sp, dp)) = pkt.ports else { return false };
             let hit = ports.iter().any(|r| match kind {
@@ -341,6 +461,22 @@ fn match_module(m: &Match, pkt: &PacketView<'_>, mark: u32) -> bool {
             hit != *neg
         }
         Match::Comment(_) => true,
+        Match::Statistic { mode, neg } => {
+            let hit = match mode {
+                StatMode::Random { probability } => (rng.next_u32() & 0x7fff_ffff) < *probability,
+                StatMode::Nth { every, count, .. } => {
+                    count.0 = if count.0 >= *every { 0 } else { count.0 + 1 };
+                    count.0 == 0
+                }
+            };
+            hit != *neg
+        }
+        Match::AddrType { src, dst } => {
+            let holds = |t: &Option<(AddrType, bool)>, addr| {
+                t.is_none_or(|(t, neg)| (AddrType::of(addr, pkt.local) == t) != neg)
+            };
+            holds(src, pkt.src) && holds(dst, pkt.dst)
+        }
     }
 }
 
@@ -516,6 +652,18 @@ impl RuleSpec {
                 Match::Comment(c) => {
                     let _ = write!(out, " -m comment --comment {}", save_string(c));
                 }
+                Match::Statistic { mode, neg: n } => {
+                    out.push_str(" -m statistic");
+                    stat_text(&mut out, mode, *n, "--");
+                }
+                Match::AddrType { src, dst } => {
+                    out.push_str(" -m addrtype");
+                    for (name, t) in [("--src-type", src), ("--dst-type", dst)] {
+                        if let Some((t, n)) = t {
+                            let _ = write!(out, "{} {name} {}", neg(*n), t.name());
+                        }
+                    }
+                }
             }
         }
         match &self.target {
@@ -606,6 +754,23 @@ impl RuleSpec {
         }
         list_target(&mut out, &self.target);
         out
+    }
+}
+
+/// The statistic match as iptables prints it, with `prefix` `--` (save) or empty (list).
+fn stat_text(out: &mut String, mode: &StatMode, neg: bool, prefix: &str) {
+    let inv = if neg { "! " } else { "" };
+    match mode {
+        StatMode::Random { probability } => {
+            let p = f64::from(*probability) / f64::from(0x8000_0000u32);
+            let _ = write!(out, " {prefix}mode random {inv}{prefix}probability {p:.11}");
+        }
+        StatMode::Nth { every, packet, .. } => {
+            let _ = write!(out, " {prefix}mode nth {inv}{prefix}every {}", u64::from(*every) + 1);
+            if *packet != 0 || !prefix.is_empty() {
+                let _ = write!(out, " {prefix}packet {packet}");
+            }
+        }
     }
 }
 
@@ -705,6 +870,18 @@ fn list_match(out: &mut String, m: &Match, numeric: bool) {
         }
         Match::Comment(c) => {
             let _ = write!(out, " /* {c} */");
+        }
+        Match::Statistic { mode, neg } => {
+            out.push_str(" statistic");
+            stat_text(out, mode, *neg, "");
+        }
+        Match::AddrType { src, dst } => {
+            out.push_str(" ADDRTYPE match");
+            for (name, t) in [("src-type", src), ("dst-type", dst)] {
+                if let Some((t, n)) = t {
+                    let _ = write!(out, " {name} {}{}", if *n { "!" } else { "" }, t.name());
+                }
+            }
         }
     }
 }

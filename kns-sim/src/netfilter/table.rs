@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use super::parse::{Command, Invocation, ParsedRule};
-use super::rule::{ChainId, PacketView, PortRange, Rule, RuleSpec, Target};
+use super::rule::{ChainId, PacketView, PortRange, Rule, RuleSpec, StatRng, Target};
 use super::{Hook, IptablesError, Notes, RejectWith};
 
 /// Which table.
@@ -141,9 +141,10 @@ impl RuleTable {
         chain: ChainId,
         pkt: &PacketView<'_>,
         mark: &mut u32,
+        rng: &mut StatRng,
         notes: &mut Notes,
     ) -> Outcome {
-        match self.walk(chain, pkt, mark, notes) {
+        match self.walk(chain, pkt, mark, rng, notes) {
             Walk::Done(outcome) => outcome,
             Walk::Return => {
                 let table = self.kind.name();
@@ -168,13 +169,14 @@ impl RuleTable {
         chain: ChainId,
         pkt: &PacketView<'_>,
         mark: &mut u32,
+        rng: &mut StatRng,
         notes: &mut Notes,
     ) -> Walk {
         let mut i = 0;
         while i < self.chain(chain).rules.len() {
             let rule = &mut self.chain_mut(chain).rules[i];
             i += 1;
-            if !rule.spec.matches(pkt, *mark) {
+            if !rule.spec.matches(pkt, *mark, rng) {
                 continue;
             }
             rule.packets += 1;
@@ -210,7 +212,7 @@ impl RuleTable {
                         let to_name = self.chain_name(to).to_string();
                         self.note(notes, chain, n, &format!("-> {to_name}"));
                     }
-                    match self.walk(to, pkt, mark, notes) {
+                    match self.walk(to, pkt, mark, rng, notes) {
                         Walk::Done(outcome) => return Walk::Done(outcome),
                         Walk::Return if goto => return Walk::Return,
                         Walk::Return => {}
@@ -362,6 +364,48 @@ impl RuleTable {
             Command::ListRules(chain) => return self.list_rules(chain.as_deref()),
         }
         Ok(String::new())
+    }
+
+    /// Empties every chain and deletes the user chains (`iptables-restore` without `--noflush`).
+    pub fn reset(&mut self) {
+        let user: Vec<ChainId> =
+            self.ordered().into_iter().filter(|id| self.chain(*id).policy.is_none()).collect();
+        for id in self.ordered() {
+            self.chain_mut(id).rules.clear();
+        }
+        for id in user {
+            self.delete_chain(id);
+        }
+    }
+
+    /// `:CHAIN POLICY` in `iptables-restore` input: creates the chain or empties it, and sets a
+    /// built-in chain's policy (`-` for user chains).
+    pub fn declare(&mut self, name: &str, policy: &str) -> Result<(), IptablesError> {
+        let id = match self.by_name.get(name) {
+            Some(id) => *id,
+            None => {
+                if policy != "-" {
+                    return Err(IptablesError::BadBuiltin);
+                }
+                check_chain_name(name)?;
+                self.add_chain(name, None)
+            }
+        };
+        let builtin = self.chain(id).policy.is_some();
+        let policy = match (policy, builtin) {
+            ("-", false) => None,
+            ("ACCEPT", true) => Some(Policy::Accept),
+            ("DROP", true) if self.kind == TableKind::Filter => Some(Policy::Drop),
+            ("DROP", true) => return Err(IptablesError::InvalidArgument),
+            (_, false) => return Err(IptablesError::BadBuiltin),
+            _ => return Err(IptablesError::BadPolicy),
+        };
+        let chain = self.chain_mut(id);
+        chain.rules.clear();
+        if policy.is_some() {
+            chain.policy = policy;
+        }
+        Ok(())
     }
 
     fn delete_chain(&mut self, id: ChainId) {

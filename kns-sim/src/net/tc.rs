@@ -1,0 +1,207 @@
+//! `tc qdisc ... netem`: the Linux way to give a link latency, loss, a rate and a queue limit,
+//! mapped onto the [`LinkParams`] of a veth end.
+
+use std::time::Duration;
+
+use super::{IpError, Kind, LinkParams, NetnsId, Sim};
+
+impl Sim {
+    /// Runs `tc` (the words after `tc`) in `ns`: `qdisc add|replace|change dev DEV root netem
+    /// [delay TIME] [loss PERCENT%] [rate RATE] [limit PACKETS]`, `qdisc del dev DEV root`, and
+    /// `qdisc show [dev DEV]`. Only veth ends have link properties.
+    pub fn tc(&mut self, ns: NetnsId, args: &[&str]) -> Result<String, IpError> {
+        match args {
+            ["qdisc", "show"] | ["qdisc"] | ["qdisc", "ls"] => Ok(self.show_qdiscs(ns, None)),
+            ["qdisc", "show", "dev", dev] => {
+                self.iface_id(ns, dev)?;
+                Ok(self.show_qdiscs(ns, Some(dev)))
+            }
+            ["qdisc", "del" | "delete", "dev", dev, "root", ..] => {
+                self.link_set_params(ns, dev, LinkParams::default())?;
+                Ok(String::new())
+            }
+            ["qdisc", "add" | "replace" | "change", "dev", dev, "root", "netem", opts @ ..] => {
+                let params = parse_netem(opts)?;
+                self.link_set_params(ns, dev, params)?;
+                Ok(String::new())
+            }
+            _ => Err(IpError::Unsupported(format!(
+                "tc {}: kns runs `tc qdisc add|replace|change|del dev DEV root netem ...` and `tc qdisc show`",
+                args.join(" ")
+            ))),
+        }
+    }
+
+    fn show_qdiscs(&self, ns: NetnsId, dev: Option<&str>) -> String {
+        let mut out = String::new();
+        for (name, id) in &self.namespaces[ns.0 as usize].ifaces {
+            if dev.is_some_and(|d| d != name) {
+                continue;
+            }
+            let ifc = &self.ifaces[id.0 as usize];
+            match &ifc.kind {
+                Kind::Veth(v) if v.params != LinkParams::default() => {
+                    out.push_str(&format!(
+                        "qdisc netem 8001: dev {name} root refcnt 2 limit {}",
+                        v.params.queue_limit
+                    ));
+                    if !v.params.latency.is_zero() {
+                        out.push_str(&format!(" delay {}", fmt_time(v.params.latency)));
+                    }
+                    if v.params.loss > 0.0 {
+                        out.push_str(&format!(" loss {}%", v.params.loss * 100.0));
+                    }
+                    if let Some(bps) = v.params.bandwidth_bps {
+                        out.push_str(&format!(" rate {}", fmt_rate(bps)));
+                    }
+                    out.push('\n');
+                }
+                _ => out.push_str(&format!("qdisc noqueue 0: dev {name} root refcnt 2\n")),
+            }
+        }
+        out
+    }
+}
+
+fn bad(what: &str, value: &str) -> IpError {
+    IpError::Message(format!("Illegal \"{what}\": \"{value}\""))
+}
+
+fn parse_netem(opts: &[&str]) -> Result<LinkParams, IpError> {
+    let mut p = LinkParams::default();
+    let mut it = opts.iter();
+    while let Some(opt) = it.next() {
+        let mut value = |what: &str| it.next().copied().ok_or_else(|| bad(what, ""));
+        match *opt {
+            "delay" | "latency" => p.latency = parse_time(value("latency")?)?,
+            "loss" => {
+                let v = value("loss")?;
+                let v = if v == "random" { value("loss")? } else { v };
+                let pct: f64 =
+                    v.trim_end_matches('%').parse().map_err(|_| bad("loss percent", v))?;
+                if !(0.0..=100.0).contains(&pct) {
+                    return Err(bad("loss percent", v));
+                }
+                p.loss = pct / 100.0;
+            }
+            "rate" => p.bandwidth_bps = Some(parse_rate(value("rate")?)?),
+            "limit" => {
+                let v = value("limit")?;
+                p.queue_limit = v.parse().map_err(|_| bad("limit", v))?;
+            }
+            other => {
+                return Err(IpError::Unsupported(format!(
+                    "netem option \"{other}\": kns models delay, loss, rate and limit"
+                )));
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// `10ms`, `1.5s`, `250us`, `100` (microseconds, as tc reads a bare number).
+fn parse_time(text: &str) -> Result<Duration, IpError> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad("latency", text))?;
+    let micros = match unit {
+        "" | "us" | "usec" | "usecs" => n,
+        "ms" | "msec" | "msecs" => n * 1e3,
+        "s" | "sec" | "secs" => n * 1e6,
+        _ => return Err(bad("latency", text)),
+    };
+    if !micros.is_finite() || micros < 0.0 {
+        return Err(bad("latency", text));
+    }
+    Ok(Duration::from_nanos((micros * 1e3) as u64))
+}
+
+/// `1mbit`, `100kbit`, `1gbit`, `500bit`, `1mbps` (bytes per second).
+fn parse_rate(text: &str) -> Result<u64, IpError> {
+    let lower = text.to_ascii_lowercase();
+    let split = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad("rate", text))?;
+    let bits = match unit {
+        "bit" | "" => n,
+        "kbit" => n * 1e3,
+        "mbit" => n * 1e6,
+        "gbit" => n * 1e9,
+        "bps" => n * 8.0,
+        "kbps" => n * 8e3,
+        "mbps" => n * 8e6,
+        "gbps" => n * 8e9,
+        _ => return Err(bad("rate", text)),
+    };
+    if !bits.is_finite() || bits < 1.0 {
+        return Err(bad("rate", text));
+    }
+    Ok(bits as u64)
+}
+
+fn fmt_time(d: Duration) -> String {
+    let us = d.as_nanos() as f64 / 1e3;
+    if us >= 1e6 {
+        format!("{}s", us / 1e6)
+    } else if us >= 1e3 {
+        format!("{}ms", us / 1e3)
+    } else {
+        format!("{us}us")
+    }
+}
+
+fn fmt_rate(bps: u64) -> String {
+    match bps {
+        b if b >= 1_000_000_000 && b % 1_000_000_000 == 0 => format!("{}Gbit", b / 1_000_000_000),
+        b if b >= 1_000_000 && b % 1_000_000 == 0 => format!("{}Mbit", b / 1_000_000),
+        b if b >= 1_000 && b % 1_000 == 0 => format!("{}Kbit", b / 1_000),
+        b => format!("{b}bit"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_netem_options() {
+        let p = parse_netem(&["delay", "10ms", "loss", "2.5%", "rate", "1mbit", "limit", "50"])
+            .unwrap();
+        assert_eq!(p.latency, Duration::from_millis(10));
+        assert!((p.loss - 0.025).abs() < 1e-12);
+        assert_eq!(p.bandwidth_bps, Some(1_000_000));
+        assert_eq!(p.queue_limit, 50);
+        assert_eq!(parse_time("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_time("250").unwrap(), Duration::from_micros(250));
+        assert_eq!(parse_rate("1kbps").unwrap(), 8000);
+        assert!(parse_netem(&["loss", "150%"]).is_err());
+        assert!(parse_netem(&["delay"]).is_err());
+        assert!(matches!(parse_netem(&["duplicate", "1%"]), Err(IpError::Unsupported(_))));
+        assert_eq!(fmt_time(Duration::from_millis(10)), "10ms");
+        assert_eq!(fmt_rate(1_000_000), "1Mbit");
+    }
+
+    #[test]
+    fn tc_sets_and_shows_link_properties() {
+        let mut sim = Sim::new(1);
+        let ns = Sim::ROOT;
+        sim.link_add_veth(ns, "a", "b", None).unwrap();
+        sim.tc(ns, &["qdisc", "add", "dev", "a", "root", "netem", "delay", "5ms", "loss", "1%"])
+            .unwrap();
+        let show = sim.tc(ns, &["qdisc", "show", "dev", "a"]).unwrap();
+        assert_eq!(show, "qdisc netem 8001: dev a root refcnt 2 limit 1000 delay 5ms loss 1%\n");
+        sim.tc(ns, &["qdisc", "del", "dev", "a", "root"]).unwrap();
+        assert_eq!(
+            sim.tc(ns, &["qdisc", "show", "dev", "a"]).unwrap(),
+            "qdisc noqueue 0: dev a root refcnt 2\n"
+        );
+        assert!(matches!(
+            sim.tc(ns, &["qdisc", "add", "dev", "lo", "root", "netem"]),
+            Err(IpError::Unsupported(_))
+        ));
+        assert_eq!(
+            sim.tc(ns, &["qdisc", "add", "dev", "eth9", "root", "netem"]).unwrap_err().to_string(),
+            "Cannot find device \"eth9\""
+        );
+    }
+}
