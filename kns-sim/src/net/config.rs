@@ -459,8 +459,12 @@ impl Sim {
                 }
             }
         }
-        self.namespaces[ns.0 as usize].local = local;
-        if let Some(s) = self.namespaces[ns.0 as usize].stack.as_mut() {
+        let own: Vec<std::net::IpAddr> = addrs.iter().map(|a| a.addr()).collect();
+        let n = &mut self.namespaces[ns.0 as usize];
+        n.local = local;
+        // `-m addrtype --dst-type LOCAL` (kube-proxy's NodePort rules) matches these.
+        n.netfilter.set_local_addrs(&own);
+        if let Some(s) = n.stack.as_mut() {
             s.set_addresses(&addrs);
         }
     }

@@ -555,6 +555,9 @@ impl Sim {
             netfilter: {
                 let mut nf = Netfilter::new();
                 nf.set_notes(self.trace.is_some());
+                // `-m statistic --mode random` draws from a generator seeded per namespace, from
+                // the scenario seed and the namespace's index (the root RNG is left untouched).
+                nf.set_seed(self.seed() ^ u64::from(id.0).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 nf
             },
             stack: None,
