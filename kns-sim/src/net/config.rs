@@ -40,6 +40,18 @@ pub struct RouteSpec {
     pub src: Option<IpAddr>,
 }
 
+impl RouteSpec {
+    /// `ip route add DST via GW`.
+    pub fn via(dst: IpNet, gw: IpAddr) -> RouteSpec {
+        RouteSpec { dst, via: Some(gw), dev: None, metric: 0, src: None }
+    }
+
+    /// `ip route add DST dev DEV`.
+    pub fn dev(dst: IpNet, dev: &str) -> RouteSpec {
+        RouteSpec { dst, via: None, dev: Some(dev.to_string()), metric: 0, src: None }
+    }
+}
+
 /// The answer to `ip route get`, with the lookup that produced it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteGet {
