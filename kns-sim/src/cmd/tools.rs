@@ -1,5 +1,5 @@
 //! The commands of a `kns net` script: `ip`, `sysctl`, `iptables`, `ping`, `traceroute`, `nc`,
-//! `curl`, `conntrack`, `bridge` and `sleep`, each optionally run inside a namespace
+//! `curl`, `conntrack`, `bridge`, `tc` and `sleep`, each optionally run inside a namespace
 //! (`ip netns exec NS ...` or `ip -n NS ...`). A leading `sudo` is accepted and ignored.
 
 use std::time::Duration;
@@ -146,6 +146,13 @@ pub enum Command {
     },
     /// `sleep S`: let virtual time pass.
     Sleep(Duration),
+    /// `tc [-n NS] qdisc ...`: the words after `tc` and its options, for [`crate::net::Sim::tc`].
+    Tc {
+        /// Namespace (`-n NS` or `ip netns exec NS`).
+        netns: Option<String>,
+        /// The words after `tc` and its global options (`qdisc add dev ...`).
+        args: Vec<String>,
+    },
 }
 
 /// Parses one script line. `Ok(None)` for blank lines and comments.
@@ -175,12 +182,13 @@ fn parse_words(words: &[String], netns: Option<String>) -> Result<Command, Parse
         "traceroute" => parse_traceroute(args, netns),
         "nc" | "netcat" | "ncat" => parse_nc(args, netns),
         "curl" => parse_curl(args, netns),
+        "tc" => parse_tc(args, netns),
         "sleep" => match args {
             [secs] => Ok(Command::Sleep(seconds(secs, "sleep")?)),
             _ => Err(ParseError::new("sleep: usage: sleep SECONDS")),
         },
         other => Err(ParseError::new(format!(
-            "{other}: command not found (kns runs ip, sysctl, iptables, conntrack, bridge, ping, traceroute, nc, curl, sleep)"
+            "{other}: command not found (kns runs ip, sysctl, iptables, conntrack, bridge, tc, ping, traceroute, nc, curl, sleep)"
         ))),
     }
 }
@@ -209,6 +217,36 @@ fn parse_ip_words(args: &[String], mut netns: Option<String>) -> Result<Command,
         return parse_words(command, Some(inner.clone()));
     }
     Ok(Command::Ip { netns, cmd })
+}
+
+fn parse_tc(args: &[String], mut netns: Option<String>) -> Result<Command, ParseError> {
+    let mut rest = args;
+    loop {
+        match rest {
+            [opt, ns, tail @ ..] if opt == "-n" || opt == "-netns" || opt == "--netns" => {
+                netns = Some(ns.clone());
+                rest = tail;
+            }
+            [opt, tail @ ..]
+                if matches!(
+                    opt.as_str(),
+                    "-s" | "-stats" | "-d" | "-details" | "-p" | "-pretty"
+                ) =>
+            {
+                rest = tail;
+            }
+            [opt, ..] if opt.starts_with('-') => {
+                return Err(ParseError::new(format!(
+                    "Option \"{opt}\" is unknown, try \"tc -help\"."
+                )));
+            }
+            _ => break,
+        }
+    }
+    if rest.is_empty() {
+        return Err(ParseError::new("Usage: tc [ OPTIONS ] OBJECT { COMMAND | help }"));
+    }
+    Ok(Command::Tc { netns, args: rest.to_vec() })
 }
 
 fn parse_sysctl(args: &[String], netns: Option<String>) -> Result<Command, ParseError> {
@@ -468,6 +506,23 @@ mod tests {
         );
         assert_eq!(parse_command("   # nothing").unwrap(), None);
         assert_eq!(cmd("sleep 1.5"), Command::Sleep(Duration::from_millis(1500)));
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            cmd("ip netns exec red tc qdisc add dev veth-red root netem delay 20ms"),
+            Command::Tc {
+                netns: Some("red".into()),
+                args: words(&["qdisc", "add", "dev", "veth-red", "root", "netem", "delay", "20ms"])
+            }
+        );
+        assert_eq!(
+            cmd("tc -s -n blue qdisc show"),
+            Command::Tc { netns: Some("blue".into()), args: words(&["qdisc", "show"]) }
+        );
+        assert!(parse_command("tc").unwrap_err().message.starts_with("Usage: tc"));
+        assert_eq!(
+            parse_command("tc -x qdisc").unwrap_err().message,
+            "Option \"-x\" is unknown, try \"tc -help\"."
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Executing parsed commands ([`crate::cmd`]) against the world: `ip`, `sysctl`, `bridge` and
-//! `sleep`, with iproute2's output and error messages.
+//! Executing parsed commands ([`crate::cmd`]) against the world: `ip`, `sysctl`, `bridge`, `tc`
+//! and `sleep`, with iproute2's output and error messages.
 
 use super::config::{RouteSpec, VxlanConfig};
 use super::{NetnsId, Sim};
@@ -52,7 +52,7 @@ impl Sim {
     }
 
     /// Runs one parsed command: the configuration commands (`ip`, `sysctl`, `bridge`,
-    /// `iptables`, `conntrack -L`) and `sleep` are executed here; the probes (ping, traceroute,
+    /// `iptables`, `conntrack -L`, `tc`) and `sleep` are executed here; the probes (ping, traceroute,
     /// nc, curl) need applications on a socket layer and give `Unsupported`.
     pub fn exec(&mut self, cmd: &Command) -> Result<String, IpError> {
         match cmd {
@@ -80,6 +80,11 @@ impl Sim {
                 let ns = self.netns(netns.as_deref())?;
                 let now = self.now();
                 Ok(self.netfilter_mut(ns).conntrack_list(now))
+            }
+            Command::Tc { netns, args } => {
+                let ns = self.netns(netns.as_deref())?;
+                let words: Vec<&str> = args.iter().map(String::as_str).collect();
+                self.tc(ns, &words)
             }
             other => Err(IpError::Unsupported(format!(
                 "Sim::exec runs configuration commands; this probe needs an application on a socket layer: {other:?}"
@@ -339,5 +344,6 @@ fn with_netns(cmd: Command, ns: &str) -> Command {
         Command::Nc { mode, .. } => Command::Nc { netns: n, mode },
         Command::Curl { url, max_time, .. } => Command::Curl { netns: n, url, max_time },
         Command::Sleep(d) => Command::Sleep(d),
+        Command::Tc { args, .. } => Command::Tc { netns: n, args },
     }
 }

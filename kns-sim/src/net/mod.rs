@@ -179,6 +179,8 @@ pub(crate) struct Veth {
     pub(crate) busy_until: Time,
     /// Departure times of frames waiting for the wire.
     pub(crate) queue: VecDeque<Time>,
+    /// A `tc qdisc ... netem` is installed (even one with default parameters).
+    pub(crate) netem: bool,
 }
 
 pub(crate) struct Bridge {
@@ -611,6 +613,7 @@ impl Sim {
             rng: ChaCha8Rng::seed_from_u64(seed),
             busy_until: Time::ZERO,
             queue: VecDeque::new(),
+            netem: false,
         }
     }
 

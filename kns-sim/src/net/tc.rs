@@ -8,21 +8,48 @@ use super::{IpError, Kind, LinkParams, NetnsId, Sim};
 impl Sim {
     /// Runs `tc` (the words after `tc`) in `ns`: `qdisc add|replace|change dev DEV root netem
     /// [delay TIME] [loss PERCENT%] [rate RATE] [limit PACKETS]`, `qdisc del dev DEV root`, and
-    /// `qdisc show [dev DEV]`. Only veth ends have link properties.
+    /// `qdisc show [dev DEV]`. Only veth ends have link properties. As on Linux, `add` refuses
+    /// a device that already has a netem qdisc, and `change` and `del` need one.
     pub fn tc(&mut self, ns: NetnsId, args: &[&str]) -> Result<String, IpError> {
         match args {
-            ["qdisc", "show"] | ["qdisc"] | ["qdisc", "ls"] => Ok(self.show_qdiscs(ns, None)),
-            ["qdisc", "show", "dev", dev] => {
+            ["qdisc" | "q", "show" | "list" | "ls"] | ["qdisc" | "q"] => {
+                Ok(self.show_qdiscs(ns, None))
+            }
+            ["qdisc" | "q", "show" | "list" | "ls", "dev", dev] => {
                 self.iface_id(ns, dev)?;
                 Ok(self.show_qdiscs(ns, Some(dev)))
             }
-            ["qdisc", "del" | "delete", "dev", dev, "root", ..] => {
-                self.link_set_params(ns, dev, LinkParams::default())?;
+            ["qdisc" | "q", "del" | "delete", "dev", dev, "root", ..] => {
+                if !self.has_netem(ns, dev)? {
+                    return Err(IpError::Message(
+                        "Error: Cannot delete qdisc with handle of zero.".into(),
+                    ));
+                }
+                self.set_netem(ns, dev, LinkParams::default(), false)?;
                 Ok(String::new())
             }
-            ["qdisc", "add" | "replace" | "change", "dev", dev, "root", "netem", opts @ ..] => {
+            [
+                "qdisc" | "q",
+                op @ ("add" | "replace" | "change"),
+                "dev",
+                dev,
+                "root",
+                "netem",
+                opts @ ..,
+            ] => {
+                let exists = self.has_netem(ns, dev)?;
+                if *op == "add" && exists {
+                    return Err(IpError::Message(
+                        "Error: Exclusivity flag on, cannot modify.".into(),
+                    ));
+                }
+                if *op == "change" && !exists {
+                    return Err(IpError::Message(
+                        "Error: Qdisc not found. To create specify NLM_F_CREATE flag.".into(),
+                    ));
+                }
                 let params = parse_netem(opts)?;
-                self.link_set_params(ns, dev, params)?;
+                self.set_netem(ns, dev, params, true)?;
                 Ok(String::new())
             }
             _ => Err(IpError::Unsupported(format!(
@@ -30,6 +57,30 @@ impl Sim {
                 args.join(" ")
             ))),
         }
+    }
+
+    /// Whether `dev` carries a netem qdisc; an error if there is no such device.
+    fn has_netem(&self, ns: NetnsId, dev: &str) -> Result<bool, IpError> {
+        let id = self.iface_id(ns, dev)?;
+        Ok(match &self.ifaces[id.0 as usize].kind {
+            Kind::Veth(v) => v.netem || v.params != LinkParams::default(),
+            _ => false,
+        })
+    }
+
+    fn set_netem(
+        &mut self,
+        ns: NetnsId,
+        dev: &str,
+        params: LinkParams,
+        netem: bool,
+    ) -> Result<(), IpError> {
+        self.link_set_params(ns, dev, params)?;
+        let id = self.iface_id(ns, dev)?;
+        if let Kind::Veth(v) = &mut self.ifaces[id.0 as usize].kind {
+            v.netem = netem;
+        }
+        Ok(())
     }
 
     fn show_qdiscs(&self, ns: NetnsId, dev: Option<&str>) -> String {
@@ -40,7 +91,7 @@ impl Sim {
             }
             let ifc = &self.ifaces[id.0 as usize];
             match &ifc.kind {
-                Kind::Veth(v) if v.params != LinkParams::default() => {
+                Kind::Veth(v) if v.netem || v.params != LinkParams::default() => {
                     out.push_str(&format!(
                         "qdisc netem 8001: dev {name} root refcnt 2 limit {}",
                         v.params.queue_limit
@@ -73,7 +124,18 @@ fn parse_netem(opts: &[&str]) -> Result<LinkParams, IpError> {
     while let Some(opt) = it.next() {
         let mut value = |what: &str| it.next().copied().ok_or_else(|| bad(what, ""));
         match *opt {
-            "delay" | "latency" => p.latency = parse_time(value("latency")?)?,
+            "delay" | "latency" => {
+                p.latency = parse_time(value("latency")?)?;
+                if it
+                    .as_slice()
+                    .first()
+                    .is_some_and(|j| j.starts_with(|c: char| c.is_ascii_digit()))
+                {
+                    return Err(IpError::Unsupported(
+                        "netem jitter: kns models a fixed delay (give `delay TIME` alone)".into(),
+                    ));
+                }
+            }
             "loss" => {
                 let v = value("loss")?;
                 let v = if v == "random" { value("loss")? } else { v };

@@ -1,10 +1,10 @@
 //! `kns net` scripts: the commands a person types on a Linux host, one per line, run against a
 //! fresh emulated host.
 //!
-//! Configuration commands (`ip`, `sysctl`, `iptables`, `bridge`) change the world; a failure of
-//! one is a script error that stops the script, since every later line depends on it. Probes
-//! (`ping`, `traceroute`, `nc`, `curl`) report success or failure and the script goes on, so a
-//! script can show a ping failing, then the fix, then the ping working.
+//! Configuration commands (`ip`, `sysctl`, `iptables`, `bridge`, `tc`) change the world; a
+//! failure of one is a script error that stops the script, since every later line depends on it.
+//! Probes (`ping`, `traceroute`, `nc`, `curl`) report success or failure and the script goes on,
+//! so a script can show a ping failing, then the fix, then the ping working.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -120,7 +120,10 @@ impl ScriptRunner {
     /// Executes one parsed command: `Err` is a script error, `Ok((ok, output))` a result.
     fn exec(&mut self, command: &Command) -> Result<(bool, String), String> {
         match command {
-            Command::Ip { .. } | Command::Sysctl { .. } | Command::Bridge { .. } => {
+            Command::Ip { .. }
+            | Command::Sysctl { .. }
+            | Command::Bridge { .. }
+            | Command::Tc { .. } => {
                 self.sim.exec(command).map(|out| (true, out)).map_err(|e| e.to_string())
             }
             Command::Sleep(d) => {
