@@ -1,0 +1,95 @@
+//! The root examples run and print what their comments promise, so they cannot rot.
+//!
+//! `cargo test` builds every example (into `target/<profile>/examples/`) but does not run
+//! them; these tests do, and check the key lines of their output.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Runs the example `name` with `args`: the binary `cargo test` just built when it is there,
+/// otherwise through `cargo run`.
+fn run_example(name: &str, args: &[&str]) -> String {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    // target/<profile>/deps/examples-HASH → target/<profile>/examples/NAME
+    let built: Option<PathBuf> = exe.parent().and_then(|deps| deps.parent()).map(|profile| {
+        profile.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    });
+    let output: Output = match built.filter(|p| p.exists()) {
+        Some(path) => Command::new(path).args(args).output(),
+        None => Command::new(env!("CARGO"))
+            .args(["run", "-q", "--example", name, "--"])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output(),
+    }
+    .expect("the example runs");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8 output");
+    assert!(
+        output.status.success(),
+        "{name} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn custom_app_holds_a_conversation() {
+    let out = run_example("custom_app", &[]);
+    for line in [
+        "  > SET color blue   < OK                               (2.0 ms)",
+        "  > GET color        < blue                             (2.0 ms)",
+        "  > GET size         < (nil)                            (2.0 ms)",
+        "  > DEL color        < 1                                (2.0 ms)",
+        "  > PING             < ERR unknown command 'PING'       (2.0 ms)",
+    ] {
+        assert!(out.contains(&format!("{line}\n")), "missing {line:?} in\n{out}");
+    }
+    assert!(out.contains("client/veth-c tx: ARP who-has 10.0.0.2 tell 10.0.0.1"), "{out}");
+    assert!(
+        out.contains("0.003000s #1 server/veth-s deliver to socket layer: TCP 10.0.0.1:"),
+        "{out}"
+    );
+    assert!(out.contains(" dropped 0 + in flight 0"), "{out}");
+}
+
+#[test]
+fn vxlan_overlay_encapsulates_and_echoes() {
+    let pcap = std::env::temp_dir().join(format!("kns-vxlan-{}.pcap", std::process::id()));
+    let out = run_example("vxlan_overlay", &[pcap.to_str().unwrap()]);
+    assert!(out.contains("    vxlan id 1 local 192.168.0.11 dev eth0 dstport 8472\n"), "{out}");
+    assert!(
+        out.contains("0a:00:00:00:01:02 dev flannel.1 dst 192.168.0.12 self permanent\n"),
+        "{out}"
+    );
+    assert!(out.contains("10.244.1.0/24 via 10.244.1.0 dev flannel.1\n"), "{out}");
+    assert!(out.contains("  hello across the overlay\n"), "{out}");
+    assert!(
+        out.contains("node1/flannel.1 vxlan encap vni 1 to 192.168.0.12:8472: UDP 192.168.0.11:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("node2/flannel.1 vxlan decap vni 1 from 192.168.0.11: TCP 10.244.0.2:"),
+        "{out}"
+    );
+    assert!(out.contains("pod-b/eth0 deliver to socket layer: TCP 10.244.0.2:"), "{out}");
+    // The file is a pcap with nanosecond timestamps (magic a1b23c4d, little-endian).
+    let bytes = std::fs::read(&pcap).expect("the example wrote the pcap");
+    std::fs::remove_file(&pcap).ok();
+    assert_eq!(bytes[..4], [0x4d, 0x3c, 0xb2, 0xa1]);
+    assert!(bytes.len() > 24 + 9 * 16, "a header and nine frames: {} bytes", bytes.len());
+    assert!(out.contains(&format!("underlay frames of node1/eth0 to {}", pcap.display())), "{out}");
+}
+
+#[test]
+fn policy_matrix_prints_the_matrix_and_reasons() {
+    let out = run_example("policy_matrix", &[]);
+    assert!(out.contains("8080/TCP: 19 of 36 connections allowed\n"), "{out}");
+    assert!(out.contains("   1 api       ✓  ·  ·  ·  ·  ·\n"), "{out}");
+    assert!(out.contains("   4 web       ✓  ✓  ·  ✓  ✓  ✓\n"), "{out}");
+    assert!(out.contains("ALLOWED frontend/web-p8dpvwkmqm-gvq26 -> backend/api-"), "{out}");
+    assert!(out.contains("allowed by backend/allow-web-to-api ingress rule #1"), "{out}");
+    assert!(
+        out.contains("DENIED frontend/web-p8dpvwkmqm-gvq26 -> db/postgres-0 8080/TCP"),
+        "{out}"
+    );
+}
