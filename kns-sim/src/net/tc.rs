@@ -85,7 +85,10 @@ impl Sim {
 
     fn show_qdiscs(&self, ns: NetnsId, dev: Option<&str>) -> String {
         let mut out = String::new();
-        for (name, id) in &self.namespaces[ns.0 as usize].ifaces {
+        // In interface index order, as tc lists them.
+        let mut ifaces: Vec<_> = self.namespaces[ns.0 as usize].ifaces.iter().collect();
+        ifaces.sort_by_key(|(_, id)| id.0);
+        for (name, id) in ifaces {
             if dev.is_some_and(|d| d != name) {
                 continue;
             }
@@ -107,7 +110,12 @@ impl Sim {
                     }
                     out.push('\n');
                 }
-                _ => out.push_str(&format!("qdisc noqueue 0: dev {name} root refcnt 2\n")),
+                // Without a qdisc of their own, devices show the kernel's default: `noqueue`
+                // when up, `noop` when down (as `ip link` says too).
+                _ => {
+                    let qdisc = if ifc.up { "noqueue" } else { "noop" };
+                    out.push_str(&format!("qdisc {qdisc} 0: dev {name} root refcnt 2\n"));
+                }
             }
         }
         out
@@ -255,7 +263,8 @@ mod tests {
         sim.tc(ns, &["qdisc", "del", "dev", "a", "root"]).unwrap();
         assert_eq!(
             sim.tc(ns, &["qdisc", "show", "dev", "a"]).unwrap(),
-            "qdisc noqueue 0: dev a root refcnt 2\n"
+            "qdisc noop 0: dev a root refcnt 2\n",
+            "a device that is down"
         );
         assert!(matches!(
             sim.tc(ns, &["qdisc", "add", "dev", "lo", "root", "netem"]),
@@ -264,6 +273,53 @@ mod tests {
         assert_eq!(
             sim.tc(ns, &["qdisc", "add", "dev", "eth9", "root", "netem"]).unwrap_err().to_string(),
             "Cannot find device \"eth9\""
+        );
+    }
+
+    #[test]
+    fn add_change_del_follow_the_kernel_rules() {
+        let mut sim = Sim::new(1);
+        let ns = Sim::ROOT;
+        sim.link_add_veth(ns, "a", "b", None).unwrap();
+        let err = |sim: &mut Sim, args: &[&str]| sim.tc(ns, args).unwrap_err().to_string();
+        assert_eq!(
+            err(&mut sim, &["qdisc", "change", "dev", "a", "root", "netem", "delay", "1ms"]),
+            "Error: Qdisc not found. To create specify NLM_F_CREATE flag."
+        );
+        assert_eq!(
+            err(&mut sim, &["qdisc", "del", "dev", "a", "root"]),
+            "Error: Cannot delete qdisc with handle of zero."
+        );
+        // A netem with no options is still a qdisc: shown, and in the way of a second `add`.
+        sim.tc(ns, &["qdisc", "add", "dev", "a", "root", "netem"]).unwrap();
+        assert_eq!(
+            sim.tc(ns, &["qdisc", "show", "dev", "a"]).unwrap(),
+            "qdisc netem 8001: dev a root refcnt 2 limit 1000\n"
+        );
+        assert_eq!(
+            err(&mut sim, &["qdisc", "add", "dev", "a", "root", "netem", "delay", "1ms"]),
+            "Error: Exclusivity flag on, cannot modify."
+        );
+        sim.tc(ns, &["qdisc", "change", "dev", "a", "root", "netem", "delay", "2ms"]).unwrap();
+        sim.tc(ns, &["qdisc", "replace", "dev", "b", "root", "netem", "loss", "50%"]).unwrap();
+        assert_eq!(
+            sim.tc(ns, &["qdisc"]).unwrap(),
+            "qdisc noqueue 0: dev lo root refcnt 2\n\
+             qdisc netem 8001: dev a root refcnt 2 limit 1000 delay 2ms\n\
+             qdisc netem 8001: dev b root refcnt 2 limit 1000 loss 50%\n"
+        );
+        assert!(
+            err(
+                &mut sim,
+                &["qdisc", "replace", "dev", "a", "root", "netem", "delay", "5ms", "1ms"]
+            )
+            .contains("jitter")
+        );
+        sim.tc(ns, &["qdisc", "del", "dev", "a", "root"]).unwrap();
+        sim.link_set_up(ns, "a", true).unwrap();
+        assert_eq!(
+            sim.tc(ns, &["qdisc", "show", "dev", "a"]).unwrap(),
+            "qdisc noqueue 0: dev a root refcnt 2\n"
         );
     }
 }
