@@ -163,11 +163,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let client = sim.netns(Some("client"))?;
     let server = sim.netns(Some("server"))?;
-    sim.tc(client, &["qdisc", "add", "dev", "veth-c", "root", "netem", "delay", "1ms"])?;
-    sim.tc(server, &["qdisc", "add", "dev", "veth-s", "root", "netem", "delay", "1ms"])?;
-    println!(
-        "$ ip netns exec client tc qdisc add dev veth-c root netem delay 1ms  (and on veth-s)"
-    );
+    for (ns, name, dev) in [(client, "client", "veth-c"), (server, "server", "veth-s")] {
+        let args = ["qdisc", "add", "dev", dev, "root", "netem", "delay", "1ms"];
+        println!("$ ip netns exec {name} tc {}", args.join(" "));
+        sim.tc(ns, &args)?;
+    }
 
     // Each namespace gets a smoltcp socket layer; the apps run on top of it.
     for ns in [client, server] {

@@ -81,7 +81,11 @@ fn run(sim: &mut Sim, line: &str) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(command) = parse_command(line)? {
         println!("$ {line}");
-        print!("{}", sim.exec(&command)?);
+        let output = sim.exec(&command)?;
+        print!("{output}");
+        if !output.is_empty() && !output.ends_with('\n') {
+            println!();
+        }
     }
     Ok(())
 }
