@@ -1,28 +1,24 @@
 //! The root examples run and print what their comments promise, so they cannot rot.
 //!
-//! `cargo test` builds every example (into `target/<profile>/examples/`) but does not run
-//! them; these tests do, and check the key lines of their output.
+//! `cargo test` builds every example but does not run them; these tests do, and check the key
+//! lines of their output.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// Runs the example `name` with `args`: the binary `cargo test` just built when it is there,
-/// otherwise through `cargo run`.
+/// Runs the example `name` with `args` through `cargo run`, which reuses what `cargo test`
+/// built (and rebuilds a stale example when only this test target was selected).
 fn run_example(name: &str, args: &[&str]) -> String {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    // target/<profile>/deps/examples-HASH → target/<profile>/examples/NAME
-    let built: Option<PathBuf> = exe.parent().and_then(|deps| deps.parent()).map(|profile| {
-        profile.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
-    });
-    let output: Output = match built.filter(|p| p.exists()) {
-        Some(path) => Command::new(path).args(args).output(),
-        None => Command::new(env!("CARGO"))
-            .args(["run", "-q", "--example", name, "--"])
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output(),
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["run", "-q", "--example", name]);
+    if !cfg!(debug_assertions) {
+        cargo.arg("--release"); // the profile `cargo test --release` built
     }
-    .expect("the example runs");
+    let output: Output = cargo
+        .arg("--")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs");
     let stdout = String::from_utf8(output.stdout).expect("utf-8 output");
     assert!(
         output.status.success(),
