@@ -7,7 +7,7 @@ fn example_scripts_parse() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/net");
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
-    assert!(files.len() >= 6, "expected the six example scripts in {}", dir.display());
+    assert!(files.len() >= 7, "expected the seven example scripts in {}", dir.display());
     let mut commands = 0;
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();

@@ -67,8 +67,8 @@ pub enum Command {
         #[arg(long)]
         port: PortProtocol,
     },
-    /// Run a script of Linux networking commands (ip, sysctl, iptables, ping, traceroute, nc,
-    /// curl) against a fresh emulated host, one command per line.
+    /// Run a script of Linux networking commands (ip, sysctl, iptables, tc, ping, traceroute,
+    /// nc, curl) against a fresh emulated host, one command per line.
     Net {
         /// The script (`-` reads standard input).
         #[arg(short = 'f', long = "filename")]

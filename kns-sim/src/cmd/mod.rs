@@ -1,5 +1,5 @@
-//! Text commands as a person types them on a Linux host (`ip`, `sysctl`, `iptables`, `ping`,
-//! `traceroute`, `nc`, `curl`), parsed into typed values. Parsing is pure; the simulator
+//! Text commands as a person types them on a Linux host (`ip`, `sysctl`, `iptables`, `tc`,
+//! `ping`, `traceroute`, `nc`, `curl`), parsed into typed values. Parsing is pure; the simulator
 //! executes the values, so the commands of the seed documents run literally against kns.
 
 mod ip;
