@@ -110,12 +110,12 @@ impl Sim {
                     }
                     out.push('\n');
                 }
-                // Without a qdisc of their own, devices show the kernel's default: `noqueue`
-                // when up, `noop` when down (as `ip link` says too).
-                _ => {
-                    let qdisc = if ifc.up { "noqueue" } else { "noop" };
-                    out.push_str(&format!("qdisc {qdisc} 0: dev {name} root refcnt 2\n"));
+                // Without a qdisc of its own, a device that is up has the kernel's `noqueue`;
+                // one that is down has `noop`, which tc does not list.
+                _ if ifc.up => {
+                    out.push_str(&format!("qdisc noqueue 0: dev {name} root refcnt 2\n"));
                 }
+                _ => {}
             }
         }
         out
@@ -263,8 +263,8 @@ mod tests {
         sim.tc(ns, &["qdisc", "del", "dev", "a", "root"]).unwrap();
         assert_eq!(
             sim.tc(ns, &["qdisc", "show", "dev", "a"]).unwrap(),
-            "qdisc noop 0: dev a root refcnt 2\n",
-            "a device that is down"
+            "",
+            "a device that is down has `noop`, which tc does not list"
         );
         assert!(matches!(
             sim.tc(ns, &["qdisc", "add", "dev", "lo", "root", "netem"]),
