@@ -146,7 +146,7 @@ fn misuse_fails_like_tc() {
             "Error: Qdisc not found. To create specify NLM_F_CREATE flag.",
         ),
         ("tc qdisc del dev b root", "Error: Cannot delete qdisc with handle of zero."),
-        ("tc qdisc add dev b root netem loss 150%", "Illegal \"loss percent\": \"150%\""),
+        ("tc qdisc add dev b root netem loss 150%", "Illegal \"loss percent\"\n"),
         ("tc -n nowhere qdisc show", "Cannot open network namespace \"nowhere\""),
         ("tc qdisc add dev b root netem delay 10ms 2ms", "netem jitter"),
     ];

@@ -122,15 +122,15 @@ impl Sim {
     }
 }
 
-fn bad(what: &str, value: &str) -> IpError {
-    IpError::Message(format!("Illegal \"{what}\": \"{value}\""))
+fn bad(what: &str) -> IpError {
+    IpError::Message(format!("Illegal \"{what}\""))
 }
 
 fn parse_netem(opts: &[&str]) -> Result<LinkParams, IpError> {
     let mut p = LinkParams::default();
     let mut it = opts.iter();
     while let Some(opt) = it.next() {
-        let mut value = |what: &str| it.next().copied().ok_or_else(|| bad(what, ""));
+        let mut value = |what: &str| it.next().copied().ok_or_else(|| bad(what));
         match *opt {
             "delay" | "latency" => {
                 p.latency = parse_time(value("latency")?)?;
@@ -147,17 +147,16 @@ fn parse_netem(opts: &[&str]) -> Result<LinkParams, IpError> {
             "loss" => {
                 let v = value("loss")?;
                 let v = if v == "random" { value("loss")? } else { v };
-                let pct: f64 =
-                    v.trim_end_matches('%').parse().map_err(|_| bad("loss percent", v))?;
+                let pct: f64 = v.trim_end_matches('%').parse().map_err(|_| bad("loss percent"))?;
                 if !(0.0..=100.0).contains(&pct) {
-                    return Err(bad("loss percent", v));
+                    return Err(bad("loss percent"));
                 }
                 p.loss = pct / 100.0;
             }
             "rate" => p.bandwidth_bps = Some(parse_rate(value("rate")?)?),
             "limit" => {
                 let v = value("limit")?;
-                p.queue_limit = v.parse().map_err(|_| bad("limit", v))?;
+                p.queue_limit = v.parse().map_err(|_| bad("limit"))?;
             }
             other => {
                 return Err(IpError::Unsupported(format!(
@@ -173,15 +172,15 @@ fn parse_netem(opts: &[&str]) -> Result<LinkParams, IpError> {
 fn parse_time(text: &str) -> Result<Duration, IpError> {
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (num, unit) = text.split_at(split);
-    let n: f64 = num.parse().map_err(|_| bad("latency", text))?;
+    let n: f64 = num.parse().map_err(|_| bad("latency"))?;
     let micros = match unit {
         "" | "us" | "usec" | "usecs" => n,
         "ms" | "msec" | "msecs" => n * 1e3,
         "s" | "sec" | "secs" => n * 1e6,
-        _ => return Err(bad("latency", text)),
+        _ => return Err(bad("latency")),
     };
     if !micros.is_finite() || micros < 0.0 {
-        return Err(bad("latency", text));
+        return Err(bad("latency"));
     }
     Ok(Duration::from_nanos((micros * 1e3) as u64))
 }
@@ -191,7 +190,7 @@ fn parse_rate(text: &str) -> Result<u64, IpError> {
     let lower = text.to_ascii_lowercase();
     let split = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
     let (num, unit) = lower.split_at(split);
-    let n: f64 = num.parse().map_err(|_| bad("rate", text))?;
+    let n: f64 = num.parse().map_err(|_| bad("rate"))?;
     let bits = match unit {
         "bit" | "" => n,
         "kbit" => n * 1e3,
@@ -201,10 +200,10 @@ fn parse_rate(text: &str) -> Result<u64, IpError> {
         "kbps" => n * 8e3,
         "mbps" => n * 8e6,
         "gbps" => n * 8e9,
-        _ => return Err(bad("rate", text)),
+        _ => return Err(bad("rate")),
     };
     if !bits.is_finite() || bits < 1.0 {
-        return Err(bad("rate", text));
+        return Err(bad("rate"));
     }
     Ok(bits as u64)
 }
