@@ -21,6 +21,9 @@ pub use render::MatrixView;
 #[derive(Debug, Parser)]
 #[command(name = "kns", version, about, long_about = None)]
 pub struct Cli {
+    /// Log the engine's events on standard error (`-v` drops, `-vv` every hop of every frame).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -99,6 +102,7 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    init_logging(cli.verbose);
     // A panic is a kns bug: report it as an internal error with its own exit code.
     if let Command::Net { file, output, seed, trace, captures } = &cli.command {
         // A script's results are printed even when a later line stops it.
@@ -137,6 +141,21 @@ pub fn main() -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// Sends `tracing` events to standard error at the level `-v` asks for (none by default).
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => return,
+        1 => tracing_subscriber::filter::LevelFilter::DEBUG,
+        _ => tracing_subscriber::filter::LevelFilter::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .try_init();
 }
 
 /// The text of a caught panic.
