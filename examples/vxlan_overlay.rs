@@ -36,13 +36,11 @@ ip -n node1 link set flannel.1 up
 ip -n node2 link set flannel.1 up
 # What flanneld writes when it learns of the other node: a route to its pod /24 via its
 # flannel.1 address, that address's MAC, and where to send frames for that MAC (the FDB).
-# (flannel says `onlink`; kns wants the gateway reachable, hence the /32 device route.)
-ip -n node1 route add 10.244.1.0/32 dev flannel.1
-ip -n node1 route add 10.244.1.0/24 via 10.244.1.0 dev flannel.1
+# `onlink`: the gateway 10.244.1.0 is on flannel.1's link although no subnet there covers it.
+ip -n node1 route add 10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink
 ip -n node1 neigh add 10.244.1.0 lladdr 0a:00:00:00:01:02 dev flannel.1 nud permanent
 ip netns exec node1 bridge fdb append 0a:00:00:00:01:02 dev flannel.1 dst 192.168.0.12
-ip -n node2 route add 10.244.0.0/32 dev flannel.1
-ip -n node2 route add 10.244.0.0/24 via 10.244.0.0 dev flannel.1
+ip -n node2 route add 10.244.0.0/24 via 10.244.0.0 dev flannel.1 onlink
 ip -n node2 neigh add 10.244.0.0 lladdr 0a:00:00:00:01:01 dev flannel.1 nud permanent
 ip netns exec node2 bridge fdb append 0a:00:00:00:01:01 dev flannel.1 dst 192.168.0.11
 ip netns exec node1 sysctl -w net.ipv4.ip_forward=1

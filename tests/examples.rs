@@ -57,7 +57,7 @@ fn vxlan_overlay_encapsulates_and_echoes() {
         out.contains("0a:00:00:00:01:02 dev flannel.1 dst 192.168.0.12 self permanent\n"),
         "{out}"
     );
-    assert!(out.contains("10.244.1.0/24 via 10.244.1.0 dev flannel.1\n"), "{out}");
+    assert!(out.contains("10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink\n"), "{out}");
     assert!(out.contains("  hello across the overlay\n"), "{out}");
     assert!(
         out.contains("node1/flannel.1 vxlan encap vni 1 to 192.168.0.12:8472: UDP 192.168.0.11:"),

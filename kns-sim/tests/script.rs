@@ -86,3 +86,28 @@ fn configuration_errors_stop_probes_do_not() {
     assert!(!report.results[1].ok);
     assert_eq!(report.results[1].output, "ping: connect: Network is unreachable\n");
 }
+
+#[test]
+fn onlink_routes_trust_the_gateway_is_on_the_link() {
+    let base =
+        "ip netns add n\nip -n n link add flannel.1 type dummy\nip -n n link set flannel.1 up\n";
+    let report = run_script(
+        1,
+        &format!("{base}ip -n n route add 10.244.1.0/24 via 10.244.1.0 dev flannel.1\n"),
+    );
+    assert_eq!(
+        report.error.expect("no connected route").message,
+        "Error: Nexthop has invalid gateway."
+    );
+    let report = run_script(
+        1,
+        &format!(
+            "{base}ip -n n route add 10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink\nip -n n route\n"
+        ),
+    );
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(
+        report.results.last().unwrap().output,
+        "10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink\n"
+    );
+}

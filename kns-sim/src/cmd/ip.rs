@@ -180,6 +180,8 @@ pub enum RouteCmd {
         src: Option<IpAddr>,
         /// `replace` rather than `add` (no error if it exists).
         replace: bool,
+        /// `onlink`: the gateway is reachable on `dev` even without a connected route to it.
+        onlink: bool,
     },
     /// `ip route del DST [via IP] [dev NAME] [metric N]`.
     Del {
@@ -569,6 +571,7 @@ fn parse_route(words: &[String]) -> Result<RouteCmd, ParseError> {
     }
     let mut it = rest.iter();
     let (mut dst, mut via, mut dev, mut metric, mut src) = (None, None, None, None, None);
+    let mut onlink = false;
     while let Some(w) = it.next() {
         match w.as_str() {
             "via" => via = Some(parse_addr_word(value(&mut it, "via")?)?),
@@ -580,7 +583,7 @@ fn parse_route(words: &[String]) -> Result<RouteCmd, ParseError> {
             "proto" | "scope" | "table" => {
                 value(&mut it, w)?;
             }
-            "onlink" => {}
+            "onlink" => onlink = true,
             "default" if dst.is_none() => dst = Some(RouteDst::Default),
             "to" => dst = Some(RouteDst::Net(parse_prefix(value(&mut it, "to")?)?)),
             _ if dst.is_none() => dst = Some(RouteDst::Net(parse_prefix(w)?)),
@@ -596,7 +599,10 @@ fn parse_route(words: &[String]) -> Result<RouteCmd, ParseError> {
     if via.is_none() && dev.is_none() {
         return Err(ParseError::new("Error: Device for nexthop is not specified."));
     }
-    Ok(RouteCmd::Add { dst, via, dev, metric, src, replace })
+    if onlink && dev.is_none() {
+        return Err(ParseError::new("Error: Device for nexthop is not specified."));
+    }
+    Ok(RouteCmd::Add { dst, via, dev, metric, src, replace, onlink })
 }
 
 fn parse_neigh(words: &[String]) -> Result<NeighCmd, ParseError> {
@@ -671,8 +677,14 @@ mod tests {
                 metric: None,
                 src: None,
                 replace: false,
+                onlink: false,
             })
         );
+        assert!(matches!(
+            ip("route add 10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink").unwrap(),
+            IpCommand::Route(RouteCmd::Add { onlink: true, .. })
+        ));
+        assert!(ip("route add 10.244.1.0/24 via 10.244.1.0 onlink").is_err());
         assert_eq!(ip("netns add red").unwrap(), IpCommand::Netns(NetnsCmd::Add("red".into())));
         assert_eq!(ip("a").unwrap(), IpCommand::Addr(AddrCmd::Show { dev: None }));
         assert_eq!(ip("r").unwrap(), IpCommand::Route(RouteCmd::Show));

@@ -38,17 +38,26 @@ pub struct RouteSpec {
     pub metric: u32,
     /// Preferred source address.
     pub src: Option<IpAddr>,
+    /// `onlink`: trust that the gateway is on `dev`'s link (flannel's VXLAN routes).
+    pub onlink: bool,
 }
 
 impl RouteSpec {
     /// `ip route add DST via GW`.
     pub fn via(dst: IpNet, gw: IpAddr) -> RouteSpec {
-        RouteSpec { dst, via: Some(gw), dev: None, metric: 0, src: None }
+        RouteSpec { dst, via: Some(gw), dev: None, metric: 0, src: None, onlink: false }
     }
 
     /// `ip route add DST dev DEV`.
     pub fn dev(dst: IpNet, dev: &str) -> RouteSpec {
-        RouteSpec { dst, via: None, dev: Some(dev.to_string()), metric: 0, src: None }
+        RouteSpec {
+            dst,
+            via: None,
+            dev: Some(dev.to_string()),
+            metric: 0,
+            src: None,
+            onlink: false,
+        }
     }
 }
 
@@ -443,6 +452,7 @@ impl Sim {
             metric: 0,
             src: Some(a.addr()),
             proto: RouteProto::Kernel,
+            onlink: false,
         };
         let _ = self.namespaces[ns.0 as usize].routes.add(route, false);
     }
@@ -540,14 +550,27 @@ impl Sim {
                 if gw.is_ipv4() != spec.dst.addr().is_ipv4() {
                     return Err(IpError::Message("Error: Nexthop has invalid gateway.".into()));
                 }
-                let n = &self.namespaces[ns.0 as usize];
-                let connected = n.routes.routes().iter().find(|r| {
-                    r.via.is_none() && r.dst.contains(&gw) && dev.is_none_or(|d| d == r.dev)
-                });
-                match connected {
-                    Some(r) => r.dev,
-                    None => {
-                        return Err(IpError::Message("Error: Nexthop has invalid gateway.".into()));
+                if spec.onlink {
+                    // The kernel takes the caller's word that the gateway is on this link.
+                    let d = dev.ok_or_else(|| {
+                        IpError::Message("Error: Device for nexthop is not specified.".into())
+                    })?;
+                    if !self.ifaces[d.0 as usize].up {
+                        return Err(IpError::Message("Error: Nexthop device is not up.".into()));
+                    }
+                    d
+                } else {
+                    let n = &self.namespaces[ns.0 as usize];
+                    let connected = n.routes.routes().iter().find(|r| {
+                        r.via.is_none() && r.dst.contains(&gw) && dev.is_none_or(|d| d == r.dev)
+                    });
+                    match connected {
+                        Some(r) => r.dev,
+                        None => {
+                            return Err(IpError::Message(
+                                "Error: Nexthop has invalid gateway.".into(),
+                            ));
+                        }
                     }
                 }
             }
@@ -571,6 +594,7 @@ impl Sim {
             metric: spec.metric,
             src: spec.src,
             proto: RouteProto::Boot,
+            onlink: spec.onlink && spec.via.is_some(),
         };
         self.namespaces[ns.0 as usize].routes.add(route, replace).map_err(|_| IpError::Exists)
     }

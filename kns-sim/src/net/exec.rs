@@ -212,13 +212,14 @@ impl Sim {
             },
         };
         match cmd {
-            RouteCmd::Add { dst, via, dev, metric, src, replace } => {
+            RouteCmd::Add { dst, via, dev, metric, src, replace, onlink } => {
                 let spec = RouteSpec {
                     dst: net(dst, *via),
                     via: *via,
                     dev: dev.clone(),
                     metric: metric.unwrap_or(0),
                     src: *src,
+                    onlink: *onlink,
                 };
                 self.route_add(ns, &spec, *replace).map(|_| String::new())
             }

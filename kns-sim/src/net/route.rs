@@ -31,6 +31,8 @@ pub struct Route {
     pub src: Option<IpAddr>,
     /// Who added it.
     pub proto: RouteProto,
+    /// Added with `onlink`: the gateway is on `dev`'s link without a connected route to it.
+    pub onlink: bool,
 }
 
 impl Route {
@@ -118,6 +120,7 @@ mod tests {
             metric,
             src: None,
             proto: RouteProto::Boot,
+            onlink: false,
         }
     }
 

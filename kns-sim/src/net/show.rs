@@ -158,6 +158,9 @@ impl Sim {
             let _ = write!(s, " via {v}");
         }
         let _ = write!(s, " dev {}", self.ifaces[r.dev.0 as usize].name);
+        if r.onlink {
+            s.push_str(" onlink");
+        }
         if r.proto == RouteProto::Kernel {
             s.push_str(" proto kernel scope link");
         } else if r.via.is_none() {
