@@ -7,6 +7,24 @@ use crate::time::Time;
 /// How many handshakes a server's accept queue holds.
 pub const DEFAULT_BACKLOG: usize = 128;
 
+/// A TCP server's listener, opened on `port` at the first poll that finds `listener` empty.
+///
+/// Returns `None` when listening fails, with the reason kept in `error`; the server is then done.
+pub(super) fn listen_once(
+    cx: &mut AppCx<'_>,
+    port: u16,
+    listener: &mut Option<ListenerId>,
+    error: &mut Option<StackError>,
+) -> Option<ListenerId> {
+    if listener.is_none() {
+        match cx.tcp_listen(port, DEFAULT_BACKLOG) {
+            Ok(l) => *listener = Some(l),
+            Err(e) => *error = Some(e),
+        }
+    }
+    *listener
+}
+
 /// A TCP echo server on one port. It runs until the stack is dropped.
 #[derive(Debug)]
 pub struct TcpEcho {
@@ -56,18 +74,8 @@ impl App for TcpEcho {
     }
 
     fn poll(&mut self, _now: Time, cx: &mut AppCx<'_>) -> AppPoll {
-        let listener = match self.listener {
-            Some(l) => l,
-            None => match cx.tcp_listen(self.port, DEFAULT_BACKLOG) {
-                Ok(l) => {
-                    self.listener = Some(l);
-                    l
-                }
-                Err(e) => {
-                    self.error = Some(e);
-                    return AppPoll::Done;
-                }
-            },
+        let Some(listener) = listen_once(cx, self.port, &mut self.listener, &mut self.error) else {
+            return AppPoll::Done;
         };
         while let Some(h) = cx.tcp_accept(listener) {
             self.accepted += 1;

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::client::{ConnError, ConnStatus, TcpConn};
-use super::echo::DEFAULT_BACKLOG;
+use super::echo::listen_once;
 use crate::stack::{App, AppCx, AppPoll, ListenerId, StackError, TcpHandle};
 use crate::time::Time;
 
@@ -265,18 +265,8 @@ impl App for HttpServer {
     }
 
     fn poll(&mut self, now: Time, cx: &mut AppCx<'_>) -> AppPoll {
-        let listener = match self.listener {
-            Some(l) => l,
-            None => match cx.tcp_listen(self.port, DEFAULT_BACKLOG) {
-                Ok(l) => {
-                    self.listener = Some(l);
-                    l
-                }
-                Err(e) => {
-                    self.error = Some(e);
-                    return AppPoll::Done;
-                }
-            },
+        let Some(listener) = listen_once(cx, self.port, &mut self.listener, &mut self.error) else {
+            return AppPoll::Done;
         };
         while let Some(handle) = cx.tcp_accept(listener) {
             self.accepted += 1;
