@@ -581,18 +581,8 @@ fn parse_original(quoted: &[u8]) -> Option<OriginalDatagram> {
     }
     let ip = Ipv4Packet::new_unchecked(quoted);
     let rest = quoted.get(usize::from(ip.header_len()).max(20)..)?;
-    let word =
-        |i: usize| -> u16 { rest.get(i..i + 2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]])) };
-    let protocol = u8::from(ip.next_header());
-    // For ICMP the quoted 8 bytes are type, code, checksum, identifier, sequence.
-    let (src_port, dst_port) = if protocol == 1 { (word(4), word(6)) } else { (word(0), word(2)) };
-    Some(OriginalDatagram {
-        src: IpAddr::V4(ip.src_addr()),
-        dst: IpAddr::V4(ip.dst_addr()),
-        protocol,
-        src_port,
-        dst_port,
-    })
+    let (src, dst) = (IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()));
+    Some(original(src, dst, ip.next_header(), IpProtocol::Icmp, rest))
 }
 
 /// Parses one IPv6 datagram carrying ICMPv6 (no extension headers) into an [`IcmpMessage`].
@@ -643,17 +633,26 @@ fn parse_original6(quoted: &[u8]) -> Option<OriginalDatagram> {
         return None;
     }
     let ip = Ipv6Packet::new_unchecked(quoted);
-    let rest = &quoted[40..];
-    let word = |i: usize| u16::from_be_bytes([rest[i], rest[i + 1]]);
-    let protocol = u8::from(ip.next_header());
-    let (src_port, dst_port) = if protocol == 58 { (word(4), word(6)) } else { (word(0), word(2)) };
-    Some(OriginalDatagram {
-        src: IpAddr::V6(ip.src_addr()),
-        dst: IpAddr::V6(ip.dst_addr()),
-        protocol,
-        src_port,
-        dst_port,
-    })
+    let (src, dst) = (IpAddr::V6(ip.src_addr()), IpAddr::V6(ip.dst_addr()));
+    Some(original(src, dst, ip.next_header(), IpProtocol::Icmpv6, &quoted[40..]))
+}
+
+/// The quoted datagram of an ICMP error, from its addresses, its protocol and `rest`, the bytes
+/// after its IP header (ports beyond the quote read as 0).
+///
+/// For a quoted ICMP echo (`icmp` is its version's ICMP protocol) the 8 bytes are type, code,
+/// checksum, identifier, sequence: the identifier and sequence stand in for the ports.
+fn original(
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: IpProtocol,
+    icmp: IpProtocol,
+    rest: &[u8],
+) -> OriginalDatagram {
+    let word = |i: usize| rest.get(i..i + 2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    let (src_port, dst_port) =
+        if protocol == icmp { (word(4), word(6)) } else { (word(0), word(2)) };
+    OriginalDatagram { src, dst, protocol: u8::from(protocol), src_port, dst_port }
 }
 
 impl IcmpMessage {
