@@ -2,28 +2,19 @@
 
 use kns_sim::script::{ScriptRunner, run_script};
 
-const NODE: &str = "
-ip netns add server
-ip netns add node
-ip netns add client
-ip link add eth0 type veth peer name cni0
-ip link add eth1 type veth peer name wan0
-ip link set eth0 netns server
-ip link set cni0 netns node
-ip link set eth1 netns node
-ip link set wan0 netns client
-ip -n server addr add 10.244.1.2/24 dev eth0
-ip -n node addr add 10.244.1.1/24 dev cni0
-ip -n node addr add 203.0.113.1/24 dev eth1
-ip -n client addr add 203.0.113.2/24 dev wan0
-ip -n server link set eth0 up
-ip -n node link set cni0 up
-ip -n node link set eth1 up
-ip -n client link set wan0 up
-ip -n server route add default via 10.244.1.1
-ip netns exec node sysctl -w net.ipv4.ip_forward=1
-ip netns exec server nc -l -p 80
-";
+/// The topology of the bundled `examples/net/dnat.sh`: a server behind a forwarding node and a
+/// client outside, with the server listening on port 80, before any NAT rule.
+fn node() -> String {
+    let node = setup(include_str!("../../examples/net/dnat.sh"));
+    assert!(node.ends_with("ip netns exec server nc -l -p 80\n"), "dnat.sh changed: {node}");
+    node
+}
+
+/// The setup of an example script: its commands after the header comment, up to the next comment.
+fn setup(script: &str) -> String {
+    let mut lines = script.lines().skip_while(|l| l.starts_with('#'));
+    lines.by_ref().take_while(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect()
+}
 
 fn oks(script: &str) -> Vec<(String, bool)> {
     let report = run_script(1, script);
@@ -34,8 +25,9 @@ fn oks(script: &str) -> Vec<(String, bool)> {
 #[test]
 fn nodeport_style_dnat_matches_local_destinations_only() {
     // kube-proxy's NodePort rules match `--dst-type LOCAL`: the node's own addresses.
+    let node = node();
     let script = format!(
-        "{NODE}
+        "{node}
 ip netns exec node iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -p tcp --dport 30080 -j DNAT --to-destination 10.244.1.2:80
 ip netns exec client nc -w 2 203.0.113.1 30080
 ip netns exec client nc -w 2 203.0.113.9 30080
@@ -51,7 +43,7 @@ ip netns exec client nc -w 2 203.0.113.9 30080
 
 #[test]
 fn statistic_random_splits_deterministically_per_seed() {
-    let mut script = String::from(NODE);
+    let mut script = node();
     script.push_str(
         "ip netns exec node iptables -t nat -A PREROUTING -p tcp --dport 8080 -m statistic --mode random --probability 0.5 -j DNAT --to-destination 10.244.1.2:80\n",
     );
