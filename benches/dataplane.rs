@@ -48,30 +48,24 @@ ip -n red link set veth-red up
 ip -n blue link set veth-blue up
 ";
 
-const MASQUERADE: &str = "
-ip netns add pod
-ip netns add node
-ip netns add internet
-ip link add eth0 type veth peer name cni0
-ip link add eth1 type veth peer name wan0
-ip link set eth0 netns pod
-ip link set cni0 netns node
-ip link set eth1 netns node
-ip link set wan0 netns internet
-ip -n pod addr add 10.244.1.2/24 dev eth0
-ip -n node addr add 10.244.1.1/24 dev cni0
-ip -n node addr add 203.0.113.1/24 dev eth1
-ip -n internet addr add 203.0.113.2/24 dev wan0
-ip -n pod link set eth0 up
-ip -n node link set cni0 up
-ip -n node link set eth1 up
-ip -n internet link set wan0 up
-ip -n pod route add default via 10.244.1.1
-ip netns exec node sysctl -w net.ipv4.ip_forward=1
-ip netns exec node iptables -t nat -A POSTROUTING -s 10.244.1.0/24 -o eth1 -j MASQUERADE
+/// The bundled `examples/net/masquerade.sh` topology (a pod network behind a forwarding node),
+/// with MASQUERADE and a stateful FORWARD chain on the node.
+fn masquerade() -> String {
+    let mut script = setup(include_str!("../examples/net/masquerade.sh"));
+    script.push_str(
+        "ip netns exec node iptables -t nat -A POSTROUTING -s 10.244.1.0/24 -o eth1 -j MASQUERADE
 ip netns exec node iptables -A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
 ip netns exec node iptables -A FORWARD -i cni0 -j ACCEPT
-";
+",
+    );
+    script
+}
+
+/// The setup of an example script: its commands after the header comment, up to the next comment.
+fn setup(script: &str) -> String {
+    let mut lines = script.lines().skip_while(|l| l.starts_with('#'));
+    lines.by_ref().take_while(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect()
+}
 
 /// Builds a world from a script, with counting sinks in `sinks` and ARP already resolved.
 fn world(script: &str, sinks: &[&str], warm: (&str, Ipv4Addr, Ipv4Addr)) -> (Sim, NetnsId) {
@@ -114,7 +108,7 @@ fn frames(c: &mut Criterion) {
     });
 
     let (pod, internet) = (Ipv4Addr::new(10, 244, 1, 2), Ipv4Addr::new(203, 0, 113, 2));
-    let (mut sim, from) = world(MASQUERADE, &["pod"], ("pod", pod, internet));
+    let (mut sim, from) = world(&masquerade(), &["pod"], ("pod", pod, internet));
     let before = sim.conservation();
     burst(&mut sim, from, pod, internet, N);
     let per_burst = sim.conservation().sent - before.sent;
