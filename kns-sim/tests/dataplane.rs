@@ -224,33 +224,8 @@ fn two_subnets_through_a_router() {
     assert!(sim.conservation().holds());
 }
 
-const TWO_ROUTERS: &str = "
-ip netns add src
-ip netns add r1
-ip netns add r2
-ip netns add dst
-ip -n src link add eth0 type veth peer name a netns r1
-ip -n r1 link add b type veth peer name a netns r2
-ip -n r2 link add b type veth peer name eth0 netns dst
-ip -n src addr add 10.1.0.2/24 dev eth0
-ip -n r1 addr add 10.1.0.1/24 dev a
-ip -n r1 addr add 10.2.0.1/24 dev b
-ip -n r2 addr add 10.2.0.2/24 dev a
-ip -n r2 addr add 10.3.0.1/24 dev b
-ip -n dst addr add 10.3.0.2/24 dev eth0
-ip -n src link set eth0 up
-ip -n r1 link set a up
-ip -n r1 link set b up
-ip -n r2 link set a up
-ip -n r2 link set b up
-ip -n dst link set eth0 up
-ip -n src route add default via 10.1.0.1
-ip -n r1 route add 10.3.0.0/24 via 10.2.0.2
-ip -n r2 route add 10.1.0.0/24 via 10.2.0.1
-ip -n dst route add default via 10.3.0.1
-ip netns exec r1 sysctl -w net.ipv4.ip_forward=1
-ip netns exec r2 sysctl -w net.ipv4.ip_forward=1
-";
+/// src - r1 - r2 - dst (the traceroute example's topology); r1 and r2 are linked by r1's `east`.
+const TWO_ROUTERS: &str = include_str!("../examples/two_routers.sh");
 
 #[test]
 fn traceroute_ttl_expiry_reports_each_router() {
@@ -469,7 +444,7 @@ fn lossy_run(seed: u64, loss: f64) -> (u64, u64, usize) {
     let src = ns(&sim, "src");
     let r1 = ns(&sim, "r1");
     sim.attach_stack(src, Recorder::default());
-    sim.link_set_params(r1, "b", LinkParams { loss, ..LinkParams::default() }).unwrap();
+    sim.link_set_params(r1, "east", LinkParams { loss, ..LinkParams::default() }).unwrap();
     sim.enable_trace();
     ping(&mut sim, "src", "10.1.0.2", "10.3.0.2", 40);
     let lost = sim.total_drops().get(&DropReason::LinkLoss).copied().unwrap_or(0);
