@@ -59,8 +59,16 @@ type Probe<'a> = (&'a str, &'a str, &'a str, u8);
 /// (namespace, source address, destination, TTL).
 struct Case<'a> {
     name: &'a str,
-    script: &'a str,
+    /// Pieces of the script, run one after the other (each piece's lines in order).
+    script: &'a [&'a str],
     pings: &'a [Probe<'a>],
+}
+
+impl Case<'_> {
+    /// The whole script, its pieces joined line by line.
+    fn script(&self) -> String {
+        self.script.join("\n")
+    }
 }
 
 /// A private subnet (10.199.21.0/24) behind a router whose outside is 192.0.2.0/24; the outside
@@ -83,54 +91,53 @@ ip -n {p}in route add default via 10.199.21.1
 ip netns exec {p}rt sysctl -w net.ipv4.ip_forward=1
 ";
 
-/// Cases that program netfilter with `iptables` (run only where the real tool exists), as
-/// (name, rules after [`NAT_BASE`], probes).
-const NAT_CASES: &[(&str, &str, &[Probe])] = &[
-    ("no NAT: no way back", "", &[("in", "10.199.21.2", "192.0.2.7", 64)]),
-    (
-        "MASQUERADE",
-        "ip netns exec {p}rt iptables -t nat -A POSTROUTING -s 10.199.21.0/24 -o wan -j MASQUERADE",
-        &[("in", "10.199.21.2", "192.0.2.7", 64)],
-    ),
-    (
-        "REJECT in FORWARD",
-        "ip netns exec {p}rt iptables -A FORWARD -p icmp -j REJECT",
-        &[("in", "10.199.21.2", "192.0.2.7", 64), ("in", "10.199.21.2", "10.199.21.1", 64)],
-    ),
-    (
-        "REJECT with host unreachable",
-        "ip netns exec {p}rt iptables -A FORWARD -i lan -j REJECT --reject-with icmp-host-unreachable",
-        &[("in", "10.199.21.2", "192.0.2.7", 64)],
-    ),
-    (
-        "DROP in INPUT",
-        "ip netns exec {p}rt iptables -A INPUT -p icmp -j DROP",
-        &[("in", "10.199.21.2", "10.199.21.1", 64), ("in", "10.199.21.2", "192.0.2.7", 64)],
-    ),
-    (
-        "DNAT to the private host",
-        "ip netns exec {p}rt iptables -t nat -A PREROUTING -d 192.0.2.1 -p icmp -j DNAT --to-destination 10.199.21.2",
-        &[("out", "192.0.2.7", "192.0.2.1", 64)],
-    ),
-];
-
-const CASES: &[Case<'static>] = &[
+/// Cases that program netfilter with `iptables` (run only where the real tool exists): rules
+/// after [`NAT_BASE`].
+const NAT_CASES: &[Case<'static>] = &[
     Case {
-        name: "veth pair",
-        script: "
-ip netns add {p}red
-ip netns add {p}blue
-ip -n {p}red link add veth-red type veth peer name veth-blue netns {p}blue
-ip -n {p}red addr add 10.199.0.1/24 dev veth-red
-ip -n {p}blue addr add 10.199.0.2/24 dev veth-blue
-ip -n {p}red link set veth-red up
-ip -n {p}blue link set veth-blue up
-",
-        pings: &[("red", "10.199.0.1", "10.199.0.2", 64), ("red", "10.199.0.1", "10.199.1.2", 64)],
+        name: "no NAT: no way back",
+        script: &[NAT_BASE],
+        pings: &[("in", "10.199.21.2", "192.0.2.7", 64)],
     },
     Case {
-        name: "router without and with ip_forward",
-        script: "
+        name: "MASQUERADE",
+        script: &[
+            NAT_BASE,
+            "ip netns exec {p}rt iptables -t nat -A POSTROUTING -s 10.199.21.0/24 -o wan -j MASQUERADE",
+        ],
+        pings: &[("in", "10.199.21.2", "192.0.2.7", 64)],
+    },
+    Case {
+        name: "REJECT in FORWARD",
+        script: &[NAT_BASE, "ip netns exec {p}rt iptables -A FORWARD -p icmp -j REJECT"],
+        pings: &[("in", "10.199.21.2", "192.0.2.7", 64), ("in", "10.199.21.2", "10.199.21.1", 64)],
+    },
+    Case {
+        name: "REJECT with host unreachable",
+        script: &[
+            NAT_BASE,
+            "ip netns exec {p}rt iptables -A FORWARD -i lan -j REJECT --reject-with icmp-host-unreachable",
+        ],
+        pings: &[("in", "10.199.21.2", "192.0.2.7", 64)],
+    },
+    Case {
+        name: "DROP in INPUT",
+        script: &[NAT_BASE, "ip netns exec {p}rt iptables -A INPUT -p icmp -j DROP"],
+        pings: &[("in", "10.199.21.2", "10.199.21.1", 64), ("in", "10.199.21.2", "192.0.2.7", 64)],
+    },
+    Case {
+        name: "DNAT to the private host",
+        script: &[
+            NAT_BASE,
+            "ip netns exec {p}rt iptables -t nat -A PREROUTING -d 192.0.2.1 -p icmp -j DNAT --to-destination 10.199.21.2",
+        ],
+        pings: &[("out", "192.0.2.7", "192.0.2.1", 64)],
+    },
+];
+
+/// Two hosts on either side of a router (`l` - `rt` - `r`) with addresses and links up, but no
+/// routes through it and no forwarding yet.
+const ROUTER: &str = "
 ip netns add {p}l
 ip netns add {p}r
 ip netns add {p}rt
@@ -144,9 +151,99 @@ ip -n {p}l link set eth0 up
 ip -n {p}r link set eth0 up
 ip -n {p}rt link set l0 up
 ip -n {p}rt link set r0 up
+";
+
+/// Calico's layout: a node with a /32 host route to its pod's veth, the pod's default route via
+/// the link-local gateway 169.254.1.1, a peer routing the pod network to the node.
+const CALICO: &str = "
+ip netns add {p}node
+ip netns add {p}peer
+ip netns add {p}pod
+ip -n {p}node link add eth0 type veth peer name eth0 netns {p}peer
+ip -n {p}node addr add 192.168.199.10/24 dev eth0
+ip -n {p}peer addr add 192.168.199.20/24 dev eth0
+ip -n {p}node link set eth0 up
+ip -n {p}peer link set eth0 up
+ip -n {p}peer route add 10.199.0.0/16 via 192.168.199.10
+ip -n {p}node route add default via 192.168.199.20
+ip -n {p}node link add cali0 type veth peer name eth0 netns {p}pod
+ip -n {p}node link set cali0 up
+ip -n {p}pod addr add 10.199.0.5/32 dev eth0
+ip -n {p}pod link set eth0 up
+ip -n {p}pod route add 169.254.1.1 dev eth0 scope link
+ip -n {p}pod route add default via 169.254.1.1 dev eth0
+ip -n {p}node route add 10.199.0.5/32 dev cali0 scope link
+ip netns exec {p}node sysctl -w net.ipv4.ip_forward=1
+";
+
+/// Two nodes with a VXLAN device each (VNI 42), no forwarding entries yet.
+const VXLAN_NODES: &str = "
+ip netns add {p}node1
+ip netns add {p}node2
+ip netns add {p}pod1
+ip netns add {p}pod2
+ip -n {p}node1 link add eth0 type veth peer name eth0 netns {p}node2
+ip -n {p}node1 addr add 192.168.0.11/24 dev eth0
+ip -n {p}node2 addr add 192.168.0.12/24 dev eth0
+ip -n {p}node1 link set eth0 up
+ip -n {p}node2 link set eth0 up
+ip -n {p}node1 link add vxlan0 type vxlan id 42 local 192.168.0.11 dstport 4789 dev eth0
+ip -n {p}node2 link add vxlan0 type vxlan id 42 local 192.168.0.12 dstport 4789 dev eth0
+";
+
+/// The all-zeros forwarding entries that flood each node's VXLAN traffic to the other.
+const VXLAN_FDB: &str = "
+ip netns exec {p}node1 bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.168.0.12
+ip netns exec {p}node2 bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.168.0.11
+";
+
+/// Each node's bridge joining its VXLAN device and one pod (10.244.0.0/24, MTU 1450).
+const VXLAN_PODS: &str = "
+ip -n {p}node1 link add br0 type bridge
+ip -n {p}node2 link add br0 type bridge
+ip -n {p}node1 link set vxlan0 master br0
+ip -n {p}node2 link set vxlan0 master br0
+ip -n {p}node1 link add veth-pod1 type veth peer name eth0 netns {p}pod1
+ip -n {p}node2 link add veth-pod2 type veth peer name eth0 netns {p}pod2
+ip -n {p}node1 link set veth-pod1 master br0
+ip -n {p}node2 link set veth-pod2 master br0
+ip -n {p}node1 link set br0 up
+ip -n {p}node2 link set br0 up
+ip -n {p}node1 link set vxlan0 up
+ip -n {p}node2 link set vxlan0 up
+ip -n {p}node1 link set veth-pod1 up
+ip -n {p}node2 link set veth-pod2 up
+ip -n {p}pod1 addr add 10.244.0.2/24 dev eth0
+ip -n {p}pod2 addr add 10.244.0.3/24 dev eth0
+ip -n {p}pod1 link set eth0 mtu 1450
+ip -n {p}pod2 link set eth0 mtu 1450
+ip -n {p}pod1 link set eth0 up
+ip -n {p}pod2 link set eth0 up
+";
+
+const CASES: &[Case<'static>] = &[
+    Case {
+        name: "veth pair",
+        script: &["
+ip netns add {p}red
+ip netns add {p}blue
+ip -n {p}red link add veth-red type veth peer name veth-blue netns {p}blue
+ip -n {p}red addr add 10.199.0.1/24 dev veth-red
+ip -n {p}blue addr add 10.199.0.2/24 dev veth-blue
+ip -n {p}red link set veth-red up
+ip -n {p}blue link set veth-blue up
+"],
+        pings: &[("red", "10.199.0.1", "10.199.0.2", 64), ("red", "10.199.0.1", "10.199.1.2", 64)],
+    },
+    Case {
+        name: "router without and with ip_forward",
+        script: &[
+            ROUTER,
+            "
 ip -n {p}l route add default via 10.199.1.1
 ip -n {p}r route add default via 10.199.2.1
 ",
+        ],
         pings: &[
             ("l", "10.199.1.2", "10.199.1.1", 64),
             ("l", "10.199.1.2", "10.199.2.1", 64),
@@ -155,47 +252,27 @@ ip -n {p}r route add default via 10.199.2.1
     },
     Case {
         name: "router forwarding",
-        script: "
-ip netns add {p}l
-ip netns add {p}r
-ip netns add {p}rt
-ip -n {p}l link add eth0 type veth peer name l0 netns {p}rt
-ip -n {p}r link add eth0 type veth peer name r0 netns {p}rt
-ip -n {p}l addr add 10.199.1.2/24 dev eth0
-ip -n {p}r addr add 10.199.2.2/24 dev eth0
-ip -n {p}rt addr add 10.199.1.1/24 dev l0
-ip -n {p}rt addr add 10.199.2.1/24 dev r0
-ip -n {p}l link set eth0 up
-ip -n {p}r link set eth0 up
-ip -n {p}rt link set l0 up
-ip -n {p}rt link set r0 up
+        script: &[
+            ROUTER,
+            "
 ip -n {p}l route add default via 10.199.1.1
 ip netns exec {p}rt sysctl -w net.ipv4.ip_forward=1
 ",
+        ],
         // The right side has no route back: the reply cannot return.
         pings: &[("l", "10.199.1.2", "10.199.2.2", 64)],
     },
     Case {
         name: "two subnets through a router",
-        script: "
-ip netns add {p}l
-ip netns add {p}r
-ip netns add {p}rt
-ip -n {p}l link add eth0 type veth peer name l0 netns {p}rt
-ip -n {p}r link add eth0 type veth peer name r0 netns {p}rt
-ip -n {p}l addr add 10.199.1.2/24 dev eth0
-ip -n {p}r addr add 10.199.2.2/24 dev eth0
-ip -n {p}rt addr add 10.199.1.1/24 dev l0
-ip -n {p}rt addr add 10.199.2.1/24 dev r0
-ip -n {p}l link set eth0 up
-ip -n {p}r link set eth0 up
-ip -n {p}rt link set l0 up
-ip -n {p}rt link set r0 up
+        script: &[
+            ROUTER,
+            "
 ip -n {p}l route add 10.199.2.0/24 via 10.199.1.1
 ip -n {p}r route add default via 10.199.2.1
 ip netns exec {p}rt sysctl -w net.ipv4.ip_forward=1
 ip -n {p}rt link set r0 mtu 1400
 ",
+        ],
         pings: &[
             ("l", "10.199.1.2", "10.199.2.2", 64),
             ("r", "10.199.2.2", "10.199.1.2", 64),
@@ -204,27 +281,7 @@ ip -n {p}rt link set r0 mtu 1400
     },
     Case {
         name: "calico-style host routes with proxy ARP",
-        script: "
-ip netns add {p}node
-ip netns add {p}peer
-ip netns add {p}pod
-ip -n {p}node link add eth0 type veth peer name eth0 netns {p}peer
-ip -n {p}node addr add 192.168.199.10/24 dev eth0
-ip -n {p}peer addr add 192.168.199.20/24 dev eth0
-ip -n {p}node link set eth0 up
-ip -n {p}peer link set eth0 up
-ip -n {p}peer route add 10.199.0.0/16 via 192.168.199.10
-ip -n {p}node route add default via 192.168.199.20
-ip -n {p}node link add cali0 type veth peer name eth0 netns {p}pod
-ip -n {p}node link set cali0 up
-ip -n {p}pod addr add 10.199.0.5/32 dev eth0
-ip -n {p}pod link set eth0 up
-ip -n {p}pod route add 169.254.1.1 dev eth0 scope link
-ip -n {p}pod route add default via 169.254.1.1 dev eth0
-ip -n {p}node route add 10.199.0.5/32 dev cali0 scope link
-ip netns exec {p}node sysctl -w net.ipv4.ip_forward=1
-ip netns exec {p}node sysctl -w net.ipv4.conf.cali0.proxy_arp=1
-",
+        script: &[CALICO, "ip netns exec {p}node sysctl -w net.ipv4.conf.cali0.proxy_arp=1"],
         pings: &[
             ("pod", "10.199.0.5", "192.168.199.20", 64),
             ("peer", "192.168.199.20", "10.199.0.5", 64),
@@ -232,26 +289,7 @@ ip netns exec {p}node sysctl -w net.ipv4.conf.cali0.proxy_arp=1
     },
     Case {
         name: "calico-style host routes without proxy ARP",
-        script: "
-ip netns add {p}node
-ip netns add {p}peer
-ip netns add {p}pod
-ip -n {p}node link add eth0 type veth peer name eth0 netns {p}peer
-ip -n {p}node addr add 192.168.199.10/24 dev eth0
-ip -n {p}peer addr add 192.168.199.20/24 dev eth0
-ip -n {p}node link set eth0 up
-ip -n {p}peer link set eth0 up
-ip -n {p}peer route add 10.199.0.0/16 via 192.168.199.10
-ip -n {p}node route add default via 192.168.199.20
-ip -n {p}node link add cali0 type veth peer name eth0 netns {p}pod
-ip -n {p}node link set cali0 up
-ip -n {p}pod addr add 10.199.0.5/32 dev eth0
-ip -n {p}pod link set eth0 up
-ip -n {p}pod route add 169.254.1.1 dev eth0 scope link
-ip -n {p}pod route add default via 169.254.1.1 dev eth0
-ip -n {p}node route add 10.199.0.5/32 dev cali0 scope link
-ip netns exec {p}node sysctl -w net.ipv4.ip_forward=1
-",
+        script: &[CALICO],
         pings: &[
             ("pod", "10.199.0.5", "192.168.199.20", 64),
             ("peer", "192.168.199.20", "10.199.0.5", 64),
@@ -259,41 +297,7 @@ ip netns exec {p}node sysctl -w net.ipv4.ip_forward=1
     },
     Case {
         name: "VXLAN overlay between two nodes",
-        script: "
-ip netns add {p}node1
-ip netns add {p}node2
-ip netns add {p}pod1
-ip netns add {p}pod2
-ip -n {p}node1 link add eth0 type veth peer name eth0 netns {p}node2
-ip -n {p}node1 addr add 192.168.0.11/24 dev eth0
-ip -n {p}node2 addr add 192.168.0.12/24 dev eth0
-ip -n {p}node1 link set eth0 up
-ip -n {p}node2 link set eth0 up
-ip -n {p}node1 link add vxlan0 type vxlan id 42 local 192.168.0.11 dstport 4789 dev eth0
-ip -n {p}node2 link add vxlan0 type vxlan id 42 local 192.168.0.12 dstport 4789 dev eth0
-ip netns exec {p}node1 bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.168.0.12
-ip netns exec {p}node2 bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.168.0.11
-ip -n {p}node1 link add br0 type bridge
-ip -n {p}node2 link add br0 type bridge
-ip -n {p}node1 link set vxlan0 master br0
-ip -n {p}node2 link set vxlan0 master br0
-ip -n {p}node1 link add veth-pod1 type veth peer name eth0 netns {p}pod1
-ip -n {p}node2 link add veth-pod2 type veth peer name eth0 netns {p}pod2
-ip -n {p}node1 link set veth-pod1 master br0
-ip -n {p}node2 link set veth-pod2 master br0
-ip -n {p}node1 link set br0 up
-ip -n {p}node2 link set br0 up
-ip -n {p}node1 link set vxlan0 up
-ip -n {p}node2 link set vxlan0 up
-ip -n {p}node1 link set veth-pod1 up
-ip -n {p}node2 link set veth-pod2 up
-ip -n {p}pod1 addr add 10.244.0.2/24 dev eth0
-ip -n {p}pod2 addr add 10.244.0.3/24 dev eth0
-ip -n {p}pod1 link set eth0 mtu 1450
-ip -n {p}pod2 link set eth0 mtu 1450
-ip -n {p}pod1 link set eth0 up
-ip -n {p}pod2 link set eth0 up
-",
+        script: &[VXLAN_NODES, VXLAN_FDB, VXLAN_PODS],
         pings: &[
             ("pod1", "10.244.0.2", "10.244.0.3", 64),
             ("pod2", "10.244.0.3", "10.244.0.2", 64),
@@ -301,44 +305,12 @@ ip -n {p}pod2 link set eth0 up
     },
     Case {
         name: "VXLAN without forwarding entries",
-        script: "
-ip netns add {p}node1
-ip netns add {p}node2
-ip netns add {p}pod1
-ip netns add {p}pod2
-ip -n {p}node1 link add eth0 type veth peer name eth0 netns {p}node2
-ip -n {p}node1 addr add 192.168.0.11/24 dev eth0
-ip -n {p}node2 addr add 192.168.0.12/24 dev eth0
-ip -n {p}node1 link set eth0 up
-ip -n {p}node2 link set eth0 up
-ip -n {p}node1 link add vxlan0 type vxlan id 42 local 192.168.0.11 dstport 4789 dev eth0
-ip -n {p}node2 link add vxlan0 type vxlan id 42 local 192.168.0.12 dstport 4789 dev eth0
-ip -n {p}node1 link add br0 type bridge
-ip -n {p}node2 link add br0 type bridge
-ip -n {p}node1 link set vxlan0 master br0
-ip -n {p}node2 link set vxlan0 master br0
-ip -n {p}node1 link add veth-pod1 type veth peer name eth0 netns {p}pod1
-ip -n {p}node2 link add veth-pod2 type veth peer name eth0 netns {p}pod2
-ip -n {p}node1 link set veth-pod1 master br0
-ip -n {p}node2 link set veth-pod2 master br0
-ip -n {p}node1 link set br0 up
-ip -n {p}node2 link set br0 up
-ip -n {p}node1 link set vxlan0 up
-ip -n {p}node2 link set vxlan0 up
-ip -n {p}node1 link set veth-pod1 up
-ip -n {p}node2 link set veth-pod2 up
-ip -n {p}pod1 addr add 10.244.0.2/24 dev eth0
-ip -n {p}pod2 addr add 10.244.0.3/24 dev eth0
-ip -n {p}pod1 link set eth0 mtu 1450
-ip -n {p}pod2 link set eth0 mtu 1450
-ip -n {p}pod1 link set eth0 up
-ip -n {p}pod2 link set eth0 up
-",
+        script: &[VXLAN_NODES, VXLAN_PODS],
         pings: &[("pod1", "10.244.0.2", "10.244.0.3", 64)],
     },
     Case {
         name: "traceroute across two routers with an asymmetric way back",
-        script: "
+        script: &["
 ip netns add {p}src
 ip netns add {p}r1
 ip netns add {p}r2
@@ -369,7 +341,7 @@ ip -n {p}r2 route add 10.199.11.0/24 via 10.199.14.1
 ip -n {p}dst route add default via 10.199.13.1
 ip netns exec {p}r1 sysctl -w net.ipv4.ip_forward=1
 ip netns exec {p}r2 sysctl -w net.ipv4.ip_forward=1
-",
+"],
         pings: &[
             ("src", "10.199.11.2", "10.199.13.2", 1),
             ("src", "10.199.11.2", "10.199.13.2", 2),
@@ -379,7 +351,7 @@ ip netns exec {p}r2 sysctl -w net.ipv4.ip_forward=1
     },
     Case {
         name: "bridge in a switch namespace",
-        script: "
+        script: &["
 ip netns add {p}sw
 ip netns add {p}a
 ip netns add {p}b
@@ -395,7 +367,7 @@ ip -n {p}a addr add 10.199.3.1/24 dev eth0
 ip -n {p}b addr add 10.199.3.2/24 dev eth0
 ip -n {p}a link set eth0 up
 ip -n {p}b link set eth0 up
-",
+"],
         pings: &[("a", "10.199.3.1", "10.199.3.2", 64), ("a", "10.199.3.1", "10.199.3.1", 64)],
     },
 ];
@@ -437,7 +409,7 @@ fn linux_permits(prefix: &str) -> Result<(), String> {
 
 fn real_pings(case: &Case<'_>, prefix: &str) -> Vec<String> {
     let mut cleanup = Cleanup(Vec::new());
-    for line in case.script.lines().filter(|l| !l.trim().is_empty()) {
+    for line in case.script().lines().filter(|l| !l.trim().is_empty()) {
         let line = line.replace("{p}", prefix);
         let words: Vec<&str> = line.split_whitespace().collect();
         if words[..3] == ["ip", "netns", "add"] {
@@ -465,7 +437,7 @@ fn real_pings(case: &Case<'_>, prefix: &str) -> Vec<String> {
 
 fn kns_pings(case: &Case<'_>) -> Vec<String> {
     let mut sim = Sim::new(1);
-    run(&mut sim, &case.script.replace("{p}", ""));
+    run(&mut sim, &case.script().replace("{p}", ""));
     case.pings
         .iter()
         .map(|(from, src, dst, ttl)| {
@@ -503,6 +475,16 @@ fn outcome(p: &[u8], own: std::net::IpAddr, dst: std::net::IpAddr) -> Option<Str
     }
 }
 
+/// Runs `case` in Linux and in kns, checks that every probe has the same outcome in both and
+/// returns the outcomes.
+fn same_pings(case: &Case<'_>, prefix: &str) -> Vec<String> {
+    let linux = real_pings(case, prefix);
+    let kns = kns_pings(case);
+    eprintln!("{}: Linux {linux:?}, kns {kns:?}", case.name);
+    assert_eq!(kns, linux, "{}: pings {:?} (kns vs Linux)", case.name, case.pings);
+    linux
+}
+
 #[test]
 fn same_commands_same_pings_as_linux() {
     let prefix = format!("knsd{}", std::process::id());
@@ -512,21 +494,11 @@ fn same_commands_same_pings_as_linux() {
     }
     let mut outcomes = Vec::new();
     for case in CASES {
-        let linux = real_pings(case, &prefix);
-        let kns = kns_pings(case);
-        eprintln!("{}: Linux {linux:?}, kns {kns:?}", case.name);
-        assert_eq!(kns, linux, "{}: pings {:?} (kns vs Linux)", case.name, case.pings);
-        outcomes.extend(linux);
+        outcomes.extend(same_pings(case, &prefix));
     }
     if sh(&["iptables", "--version"]).is_some_and(|o| o.status.success()) {
-        for (name, rules, pings) in NAT_CASES {
-            let script = format!("{NAT_BASE}{rules}\n");
-            let case = Case { name, script: &script, pings };
-            let linux = real_pings(&case, &prefix);
-            let kns = kns_pings(&case);
-            eprintln!("{}: Linux {linux:?}, kns {kns:?}", case.name);
-            assert_eq!(kns, linux, "{}: pings {:?} (kns vs Linux)", case.name, case.pings);
-            outcomes.extend(linux);
+        for case in NAT_CASES {
+            outcomes.extend(same_pings(case, &prefix));
         }
     } else {
         eprintln!("skipping the netfilter cases: iptables is not installed");
