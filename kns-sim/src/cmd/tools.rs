@@ -193,25 +193,28 @@ fn parse_words(words: &[String], netns: Option<String>) -> Result<Command, Parse
     }
 }
 
-fn parse_ip_words(args: &[String], mut netns: Option<String>) -> Result<Command, ParseError> {
-    let mut rest = args;
+/// Reads the global options of `ip` and `tc`: `-n NETNS` (into `netns`) and the `flags` that
+/// change nothing here. Returns the words after them.
+fn global_options<'a>(
+    mut rest: &'a [String],
+    netns: &mut Option<String>,
+    flags: &[&str],
+) -> &'a [String] {
     loop {
         match rest {
-            [opt, ns, tail @ ..] if opt == "-n" || opt == "-netns" || opt == "--netns" => {
-                netns = Some(ns.clone());
+            [opt, ns, tail @ ..] if matches!(opt.as_str(), "-n" | "-netns" | "--netns") => {
+                *netns = Some(ns.clone());
                 rest = tail;
             }
-            [opt, tail @ ..]
-                if matches!(
-                    opt.as_str(),
-                    "-4" | "-6" | "-c" | "-color" | "-d" | "-details" | "-s"
-                ) =>
-            {
-                rest = tail;
-            }
-            _ => break,
+            [opt, tail @ ..] if flags.contains(&opt.as_str()) => rest = tail,
+            _ => return rest,
         }
     }
+}
+
+fn parse_ip_words(args: &[String], mut netns: Option<String>) -> Result<Command, ParseError> {
+    let flags = ["-4", "-6", "-c", "-color", "-d", "-details", "-s"];
+    let rest = global_options(args, &mut netns, &flags);
     let cmd = parse_ip(rest)?;
     if let IpCommand::Netns(NetnsCmd::Exec { netns: inner, command }) = &cmd {
         return parse_words(command, Some(inner.clone()));
@@ -220,28 +223,12 @@ fn parse_ip_words(args: &[String], mut netns: Option<String>) -> Result<Command,
 }
 
 fn parse_tc(args: &[String], mut netns: Option<String>) -> Result<Command, ParseError> {
-    let mut rest = args;
-    loop {
-        match rest {
-            [opt, ns, tail @ ..] if opt == "-n" || opt == "-netns" || opt == "--netns" => {
-                netns = Some(ns.clone());
-                rest = tail;
-            }
-            [opt, tail @ ..]
-                if matches!(
-                    opt.as_str(),
-                    "-s" | "-stats" | "-d" | "-details" | "-p" | "-pretty"
-                ) =>
-            {
-                rest = tail;
-            }
-            [opt, ..] if opt.starts_with('-') => {
-                return Err(ParseError::new(format!(
-                    "Option \"{opt}\" is unknown, try \"tc -help\"."
-                )));
-            }
-            _ => break,
-        }
+    let flags = ["-s", "-stats", "-d", "-details", "-p", "-pretty"];
+    let rest = global_options(args, &mut netns, &flags);
+    if let [opt, ..] = rest
+        && opt.starts_with('-')
+    {
+        return Err(ParseError::new(format!("Option \"{opt}\" is unknown, try \"tc -help\".")));
     }
     if rest.is_empty() {
         return Err(ParseError::new("Usage: tc [ OPTIONS ] OBJECT { COMMAND | help }"));
