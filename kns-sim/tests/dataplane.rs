@@ -12,21 +12,17 @@ use kns_sim::net::{LinkParams, TraceWhat, packet};
 use kns_sim::time::Time;
 use kns_sim::wire::{L4Summary, parse_ip};
 
-const VETH_PAIR: &str = "
-ip netns add red
-ip netns add blue
-ip link add veth-red type veth peer name veth-blue
-ip link set veth-red netns red
-ip link set veth-blue netns blue
-ip -n red addr add 10.0.0.1/24 dev veth-red
-ip -n blue addr add 10.0.0.2/24 dev veth-blue
-ip -n red link set veth-red up
-ip -n blue link set veth-blue up
-";
+/// The veth pair of the bundled `examples/net/veth-ping.sh` (red 10.0.0.1, blue 10.0.0.2): the
+/// script up to its last `link set up`, before its ping.
+fn veth_pair_script() -> &'static str {
+    let script = include_str!("../../examples/net/veth-ping.sh");
+    let last = "ip -n blue link set veth-blue up\n";
+    &script[..script.find(last).expect("veth-ping.sh sets veth-blue up") + last.len()]
+}
 
 fn veth_pair(seed: u64) -> Sim {
     let mut sim = Sim::new(seed);
-    run(&mut sim, VETH_PAIR);
+    run(&mut sim, veth_pair_script());
     let red = ns(&sim, "red");
     sim.attach_stack(red, Recorder::default());
     sim
