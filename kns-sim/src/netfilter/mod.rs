@@ -661,14 +661,23 @@ impl Netfilter {
         summary: &PacketSummary,
         mark: &mut u32,
     ) -> Option<Verdict> {
-        let pkt = Self::view(ctx, ct, &self.conntrack, summary, &self.local)?;
         let chain = self.filter.builtin(hook);
         let reason = |table: &RuleTable, chain, rule| DropReason::FilterRule {
             table: "filter".into(),
             chain: table.chain_name(chain).to_string(),
             rule,
         };
-        match self.filter.run(chain, &pkt, mark, &mut self.rng, &mut self.notes) {
+        // A chain without rules only applies its policy: no need to build the packet's view.
+        let outcome = if self.filter.is_chain_empty(chain) {
+            if !matches!((summary.src, summary.dst), (IpAddr::V4(_), IpAddr::V4(_))) {
+                return None;
+            }
+            self.filter.run_policy(chain, summary.total_len as u64, &mut self.notes)
+        } else {
+            let pkt = Self::view(ctx, ct, &self.conntrack, summary, &self.local)?;
+            self.filter.run(chain, &pkt, mark, &mut self.rng, &mut self.notes)
+        };
+        match outcome {
             Outcome::Drop { chain, rule } => Some(Verdict::Drop(reason(&self.filter, chain, rule))),
             Outcome::Reject { chain, rule, with } => {
                 Some(Verdict::Reject(reason(&self.filter, chain, rule), with))
@@ -899,6 +908,15 @@ impl Netfilter {
         summary: &mut PacketSummary,
     ) {
         let Some(e) = self.conntrack.get(id) else { return };
+        // Without NAT of the kind that moves this end, the packet (looked up by its own
+        // tuple) already has the target's address and port: nothing to rewrite.
+        let moved = match (manip, dir) {
+            (Manip::Dst, Direction::Original) | (Manip::Src, Direction::Reply) => e.is_dnat(),
+            (Manip::Src, Direction::Original) | (Manip::Dst, Direction::Reply) => e.is_snat(),
+        };
+        if !moved {
+            return;
+        }
         let target = e.target(dir);
         let current = Tuple::of(summary);
         let (end, addr, port, cur_addr, cur_port) = match manip {
