@@ -255,6 +255,8 @@ pub struct Netfilter {
     /// Packet marks carried from one hook to the next, keyed by the packet's tuple.
     carry: [(Tuple, u32); CARRY],
     carry_next: usize,
+    /// How many `carry` slots hold a mark (most namespaces never set one).
+    carry_live: usize,
     drop_invalid: bool,
     local: Vec<u32>,
     rng: rule::StatRng,
@@ -301,6 +303,7 @@ impl Netfilter {
             notes: Notes::default(),
             carry: [(unset, 0); CARRY],
             carry_next: 0,
+            carry_live: 0,
             drop_invalid: false,
             local: Vec::new(),
             rng: rand::SeedableRng::seed_from_u64(0),
@@ -1000,29 +1003,34 @@ impl Netfilter {
     }
 
     fn put_mark(&mut self, summary: &PacketSummary, mark: u32) {
-        if mark == 0 && self.carry.iter().all(|s| s.1 == 0) {
+        if mark == 0 && self.carry_live == 0 {
             return;
         }
         let tuple = Tuple::of(summary);
         for slot in &mut self.carry {
             if slot.1 != 0 && slot.0 == tuple {
                 slot.1 = 0;
+                self.carry_live -= 1;
             }
         }
         if mark != 0 {
+            if self.carry[self.carry_next].1 == 0 {
+                self.carry_live += 1;
+            }
             self.carry[self.carry_next] = (tuple, mark);
             self.carry_next = (self.carry_next + 1) % CARRY;
         }
     }
 
     fn take_mark(&mut self, summary: &PacketSummary) -> u32 {
-        if self.carry.iter().all(|s| s.1 == 0) {
+        if self.carry_live == 0 {
             return 0;
         }
         let tuple = Tuple::of(summary);
         for k in 1..=CARRY {
             let i = (self.carry_next + CARRY - k) % CARRY;
             if self.carry[i].1 != 0 && self.carry[i].0 == tuple {
+                self.carry_live -= 1;
                 return std::mem::replace(&mut self.carry[i].1, 0);
             }
         }
