@@ -6,7 +6,7 @@
 //! event scheduled in the past runs at the current instant. Nothing here reads the wall clock.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
@@ -57,6 +57,10 @@ pub struct Engine<E> {
     now: Time,
     seq: u64,
     queue: BinaryHeap<Entry<E>>,
+    /// Events scheduled for the instant that was current when they were scheduled, in
+    /// (time, sequence) order: most frames cross zero-latency links, and a FIFO spares them
+    /// the heap. The next event is the smaller of this queue's front and the heap's top.
+    due: VecDeque<Entry<E>>,
     seed: u64,
     rng: ChaCha8Rng,
     executed: u64,
@@ -69,6 +73,7 @@ impl<E> Engine<E> {
             now: Time::ZERO,
             seq: 0,
             queue: BinaryHeap::new(),
+            due: VecDeque::new(),
             seed,
             rng: ChaCha8Rng::seed_from_u64(seed),
             executed: 0,
@@ -93,31 +98,47 @@ impl<E> Engine<E> {
     /// Schedules `event` at `at` (at the current time if `at` is in the past).
     pub fn schedule(&mut self, at: Time, event: E) {
         let time = at.max(self.now);
-        self.queue.push(Entry { time, seq: self.seq, event });
+        let entry = Entry { time, seq: self.seq, event };
+        // The clock never goes back, so entries pushed at the current time keep `due` sorted.
+        if time == self.now && self.due.back().is_none_or(|last| last.time <= time) {
+            self.due.push_back(entry);
+        } else {
+            self.queue.push(entry);
+        }
         self.seq += 1;
     }
 
     /// The time of the earliest pending event.
     pub fn next_time(&self) -> Option<Time> {
-        self.queue.peek().map(|e| e.time)
+        match (self.queue.peek(), self.due.front()) {
+            (Some(a), Some(b)) => Some(a.time.min(b.time)),
+            (a, b) => a.or(b).map(|e| e.time),
+        }
     }
 
     /// Number of pending events.
     pub fn pending(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.due.len()
     }
 
     /// Iterates over the pending events in no particular order.
     pub fn pending_events(&self) -> impl Iterator<Item = &E> {
-        self.queue.iter().map(|e| &e.event)
+        self.queue.iter().chain(&self.due).map(|e| &e.event)
     }
 
     /// Pops the earliest event if it is due at or before `until`, advancing the clock to it.
     pub fn pop_until(&mut self, until: Time) -> Option<E> {
-        if self.queue.peek()?.time > until {
+        // `Entry`'s order is reversed (for the max-heap): the greater entry is the earlier.
+        let from_due = match (self.queue.peek(), self.due.front()) {
+            (Some(heap), Some(due)) => due > heap,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        let next = if from_due { self.due.front() } else { self.queue.peek() };
+        if next?.time > until {
             return None;
         }
-        let entry = self.queue.pop()?;
+        let entry = if from_due { self.due.pop_front() } else { self.queue.pop() }?;
         self.now = entry.time;
         self.executed += 1;
         Some(entry.event)
@@ -163,6 +184,41 @@ mod tests {
         e.schedule(Time::ZERO, "late");
         assert_eq!(e.pop_until(Time::MAX), Some("late"));
         assert_eq!(e.now(), Time::from_micros(5));
+    }
+
+    #[test]
+    fn same_instant_fifo_and_heap_interleave_in_order() {
+        // Events due now (the FIFO) and later (the heap) mixed with pops: the order must be
+        // (time, insertion) exactly as a sorted reference list gives it.
+        let mut e = Engine::new(1);
+        let mut reference: Vec<(Time, u64)> = Vec::new();
+        let mut seq = 0;
+        let mut state = 12345u64;
+        let mut popped = Vec::new();
+        let mut expected = Vec::new();
+        for _ in 0..500 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let r = state >> 33;
+            if r.is_multiple_of(3) {
+                if let Some(ev) = e.pop_until(Time::MAX) {
+                    popped.push((e.now(), ev));
+                    let i = (0..reference.len()).min_by_key(|&i| reference[i]).unwrap();
+                    expected.push(reference.remove(i));
+                }
+            } else {
+                let at = e.now() + std::time::Duration::from_micros(r % 4 / 2 * (r % 7));
+                e.schedule(at, seq);
+                reference.push((at.max(e.now()), seq));
+                seq += 1;
+            }
+        }
+        while let Some(ev) = e.pop_until(Time::MAX) {
+            popped.push((e.now(), ev));
+        }
+        reference.sort();
+        expected.extend(reference);
+        assert_eq!(popped, expected);
+        assert_eq!(e.pending(), 0);
     }
 
     #[test]

@@ -255,6 +255,8 @@ pub struct Netfilter {
     /// Packet marks carried from one hook to the next, keyed by the packet's tuple.
     carry: [(Tuple, u32); CARRY],
     carry_next: usize,
+    /// How many `carry` slots hold a mark (most namespaces never set one).
+    carry_live: usize,
     drop_invalid: bool,
     local: Vec<u32>,
     rng: rule::StatRng,
@@ -301,6 +303,7 @@ impl Netfilter {
             notes: Notes::default(),
             carry: [(unset, 0); CARRY],
             carry_next: 0,
+            carry_live: 0,
             drop_invalid: false,
             local: Vec::new(),
             rng: rand::SeedableRng::seed_from_u64(0),
@@ -661,14 +664,23 @@ impl Netfilter {
         summary: &PacketSummary,
         mark: &mut u32,
     ) -> Option<Verdict> {
-        let pkt = Self::view(ctx, ct, &self.conntrack, summary, &self.local)?;
         let chain = self.filter.builtin(hook);
         let reason = |table: &RuleTable, chain, rule| DropReason::FilterRule {
             table: "filter".into(),
             chain: table.chain_name(chain).to_string(),
             rule,
         };
-        match self.filter.run(chain, &pkt, mark, &mut self.rng, &mut self.notes) {
+        // A chain without rules only applies its policy: no need to build the packet's view.
+        let outcome = if self.filter.is_chain_empty(chain) {
+            if !matches!((summary.src, summary.dst), (IpAddr::V4(_), IpAddr::V4(_))) {
+                return None;
+            }
+            self.filter.run_policy(chain, summary.total_len as u64, &mut self.notes)
+        } else {
+            let pkt = Self::view(ctx, ct, &self.conntrack, summary, &self.local)?;
+            self.filter.run(chain, &pkt, mark, &mut self.rng, &mut self.notes)
+        };
+        match outcome {
             Outcome::Drop { chain, rule } => Some(Verdict::Drop(reason(&self.filter, chain, rule))),
             Outcome::Reject { chain, rule, with } => {
                 Some(Verdict::Reject(reason(&self.filter, chain, rule), with))
@@ -899,6 +911,15 @@ impl Netfilter {
         summary: &mut PacketSummary,
     ) {
         let Some(e) = self.conntrack.get(id) else { return };
+        // Without NAT of the kind that moves this end, the packet (looked up by its own
+        // tuple) already has the target's address and port: nothing to rewrite.
+        let moved = match (manip, dir) {
+            (Manip::Dst, Direction::Original) | (Manip::Src, Direction::Reply) => e.is_dnat(),
+            (Manip::Src, Direction::Original) | (Manip::Dst, Direction::Reply) => e.is_snat(),
+        };
+        if !moved {
+            return;
+        }
         let target = e.target(dir);
         let current = Tuple::of(summary);
         let (end, addr, port, cur_addr, cur_port) = match manip {
@@ -982,29 +1003,34 @@ impl Netfilter {
     }
 
     fn put_mark(&mut self, summary: &PacketSummary, mark: u32) {
-        if mark == 0 && self.carry.iter().all(|s| s.1 == 0) {
+        if mark == 0 && self.carry_live == 0 {
             return;
         }
         let tuple = Tuple::of(summary);
         for slot in &mut self.carry {
             if slot.1 != 0 && slot.0 == tuple {
                 slot.1 = 0;
+                self.carry_live -= 1;
             }
         }
         if mark != 0 {
+            if self.carry[self.carry_next].1 == 0 {
+                self.carry_live += 1;
+            }
             self.carry[self.carry_next] = (tuple, mark);
             self.carry_next = (self.carry_next + 1) % CARRY;
         }
     }
 
     fn take_mark(&mut self, summary: &PacketSummary) -> u32 {
-        if self.carry.iter().all(|s| s.1 == 0) {
+        if self.carry_live == 0 {
             return 0;
         }
         let tuple = Tuple::of(summary);
         for k in 1..=CARRY {
             let i = (self.carry_next + CARRY - k) % CARRY;
             if self.carry[i].1 != 0 && self.carry[i].0 == tuple {
+                self.carry_live -= 1;
                 return std::mem::replace(&mut self.carry[i].1, 0);
             }
         }

@@ -146,21 +146,30 @@ impl RuleTable {
     ) -> Outcome {
         match self.walk(chain, pkt, mark, rng, notes) {
             Walk::Done(outcome) => outcome,
-            Walk::Return => {
-                let table = self.kind.name();
-                let c = self.chain_mut(chain);
-                c.policy_packets += 1;
-                c.policy_bytes += pkt.len;
-                let policy = c.policy.unwrap_or(Policy::Accept);
-                notes.add(|| {
-                    let p = if policy == Policy::Accept { "ACCEPT" } else { "DROP" };
-                    format!("{table} {} policy {p}", c.name)
-                });
-                match policy {
-                    Policy::Accept => Outcome::Accept,
-                    Policy::Drop => Outcome::Drop { chain, rule: 0 },
-                }
-            }
+            Walk::Return => self.run_policy(chain, pkt.len, notes),
+        }
+    }
+
+    /// Whether `chain` holds no rule, so that running it only applies its policy.
+    pub fn is_chain_empty(&self, chain: ChainId) -> bool {
+        self.chain(chain).rules.is_empty()
+    }
+
+    /// Applies the policy of `chain` to a packet of `len` bytes that no rule decided (what
+    /// [`RuleTable::run`] does at the end of a built-in chain), counting it.
+    pub fn run_policy(&mut self, chain: ChainId, len: u64, notes: &mut Notes) -> Outcome {
+        let table = self.kind.name();
+        let c = self.chain_mut(chain);
+        c.policy_packets += 1;
+        c.policy_bytes += len;
+        let policy = c.policy.unwrap_or(Policy::Accept);
+        notes.add(|| {
+            let p = if policy == Policy::Accept { "ACCEPT" } else { "DROP" };
+            format!("{table} {} policy {p}", c.name)
+        });
+        match policy {
+            Policy::Accept => Outcome::Accept,
+            Policy::Drop => Outcome::Drop { chain, rule: 0 },
         }
     }
 
