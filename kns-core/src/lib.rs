@@ -10,6 +10,7 @@
 //! inputs, so the simulator (`kns-sim`) and the CLI (`kns-scenarios`) can rely on it for
 //! reproducible answers.
 
+pub mod cni;
 pub mod flow;
 pub mod manifest;
 pub mod model;
