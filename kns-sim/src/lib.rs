@@ -4,7 +4,9 @@
 //! ChaCha RNG, ordered collections wherever iteration order reaches an output. This crate opens
 //! no files: captures and traces are written to whatever `io::Write` the caller hands in.
 
+pub mod cluster;
 pub mod cmd;
+pub mod cni_host;
 pub mod conntrack;
 pub mod drop;
 pub mod engine;

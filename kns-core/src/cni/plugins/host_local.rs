@@ -162,6 +162,42 @@ fn parse(conf: &NetConf) -> Result<Parsed, CniError> {
     Ok(Parsed { sets, routes: c.routes, dir })
 }
 
+/// Addresses the runtime asks for: the `ips` capability (`runtimeConfig.ips`, CIDRs or bare
+/// addresses) and `IP=a,b` in `CNI_ARGS`, as the real plugin accepts them.
+fn requested_ips(conf: &NetConf, args: &CmdArgs) -> Result<Vec<IpAddr>, CniError> {
+    let mut out = Vec::new();
+    let parse_one = |text: &str| -> Result<IpAddr, CniError> {
+        let t = text.trim();
+        t.parse::<IpNet>().map(|n| n.addr()).or_else(|_| t.parse::<IpAddr>()).map_err(|_| {
+            CniError::new(
+                ErrorCode::InvalidNetworkConfig,
+                format!("host-local: invalid requested IP `{t}`"),
+            )
+        })
+    };
+    if let Some(Value::Array(items)) = conf.runtime_config.get("ips") {
+        for item in items {
+            match item.as_str() {
+                Some(t) => out.push(parse_one(t)?),
+                None => {
+                    return Err(CniError::new(
+                        ErrorCode::InvalidNetworkConfig,
+                        format!("host-local: runtimeConfig.ips: expected strings, found {item}"),
+                    ));
+                }
+            }
+        }
+    }
+    for (k, v) in &args.args {
+        if k == "IP" {
+            for t in v.split(',').filter(|t| !t.trim().is_empty()) {
+                out.push(parse_one(t)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn owner(args: &CmdArgs) -> String {
     format!("{}\r\n{}", args.container_id.trim(), args.ifname)
 }
@@ -195,14 +231,34 @@ impl CniPlugin for HostLocal {
                 )));
             }
         }
+        let requested = requested_ips(conf, args)?;
+        if let Some(a) =
+            requested.iter().find(|a| !p.sets.iter().flatten().any(|r| r.contains(**a)))
+        {
+            return Err(internal(format!(
+                "requested IP address {a} is not in any configured range"
+            )));
+        }
         let mut ips = Vec::new();
         let mut taken: Vec<String> = Vec::new();
         for (idx, set) in p.sets.iter().enumerate() {
             let last_path = format!("{}/last_reserved_ip.{idx}", p.dir);
             let last = files.read(&last_path).ok().and_then(|t| t.trim().parse::<IpAddr>().ok());
-            let Some((ip, range)) =
-                allocate(set, last, |a| files.read(&format!("{}/{a}", p.dir)).is_ok())
-            else {
+            let wanted = requested.iter().copied().find(|a| set.iter().any(|r| r.contains(*a)));
+            let chosen = match wanted {
+                Some(a) if files.read(&format!("{}/{a}", p.dir)).is_ok() => {
+                    for t in &taken {
+                        files.remove(t);
+                    }
+                    return Err(internal(format!(
+                        "requested IP address {a} is not available in range set {}",
+                        set.iter().map(Range::text).collect::<Vec<_>>().join(",")
+                    )));
+                }
+                Some(a) => set.iter().find(|r| r.contains(a)).map(|r| (a, r)),
+                None => allocate(set, last, |a| files.read(&format!("{}/{a}", p.dir)).is_ok()),
+            };
+            let Some((ip, range)) = chosen else {
                 // Release what this call reserved from earlier range sets before failing.
                 for a in &taken {
                     files.remove(a);

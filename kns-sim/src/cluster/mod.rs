@@ -1,0 +1,189 @@
+//! A living cluster: a [`Cluster`] model turned into namespaces, devices, routes and
+//! programs, the way a real one is assembled.
+//!
+//! [`ClusterNet::build`] creates the machines ([`topology`]): the node network, a router to the
+//! internet, one namespace per node. A flannel-like network daemon installs the routes between
+//! nodes (host-gw or VXLAN, [`kns_core::model::CniMode`]). A kubelet-like agent per node then
+//! creates each pod's namespace and runs the node's CNI configuration ([`kubelet`]).
+
+pub mod kubelet;
+pub mod show;
+pub mod topology;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use kns_core::model::{Cluster, NodeId, PodId};
+
+use crate::net::{NetnsId, Sim};
+use crate::stack::{SmolStack, StackConfig};
+
+pub use kubelet::PodNet;
+pub use topology::{NodeNet, Outside};
+
+/// Why a cluster could not be built or changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterError {
+    /// Wiring the machines failed (the message names what).
+    #[error("{0}")]
+    Build(String),
+    /// A CNI operation failed for a pod.
+    #[error("pod {pod}: CNI {command} failed: {message}")]
+    Cni {
+        /// `namespace/name` of the pod.
+        pod: String,
+        /// ADD, DEL or CHECK.
+        command: &'static str,
+        /// The plugin's error, with its code.
+        message: String,
+    },
+    /// No such pod or node.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// Choices that are not part of the cluster model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterOptions {
+    /// Seeds every random choice of the run.
+    pub seed: u64,
+    /// Whether to attach a socket stack to every node (for node agents and hostNetwork pods).
+    pub node_stacks: bool,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions { seed: 1, node_stacks: true }
+    }
+}
+
+/// A cluster model brought to life in a [`Sim`].
+pub struct ClusterNet {
+    sim: Sim,
+    cluster: Cluster,
+    outside: Outside,
+    nodes: Vec<NodeNet>,
+    node_cni: Vec<kubelet::NodeCni>,
+    pods: BTreeMap<PodId, PodNet>,
+    warnings: Vec<String>,
+}
+
+impl ClusterNet {
+    /// Builds the machines and the pod network, then creates every pod of `cluster`.
+    pub fn build(cluster: Cluster, options: ClusterOptions) -> Result<ClusterNet, ClusterError> {
+        let mut sim = Sim::new(options.seed);
+        let (outside, nodes) = topology::build_machines(&mut sim, &cluster)?;
+        topology::install_pod_routes(&mut sim, &cluster, &nodes)?;
+        if options.node_stacks {
+            for ns in nodes.iter().map(|n| n.ns).chain([outside.internet]) {
+                let seed = sim.child_seed();
+                let stack = SmolStack::new(StackConfig::with_seed(seed), sim.now());
+                sim.attach_stack(ns, stack);
+            }
+        }
+        let node_cni = nodes.iter().map(|n| kubelet::NodeCni::new(&cluster, n)).collect();
+        let mut net = ClusterNet {
+            sim,
+            cluster,
+            outside,
+            nodes,
+            node_cni,
+            pods: BTreeMap::new(),
+            warnings: Vec::new(),
+        };
+        for pod in net.cluster.pods_sorted() {
+            net.create_pod(pod)?;
+        }
+        Ok(net)
+    }
+
+    /// The simulator.
+    pub fn sim(&self) -> &Sim {
+        &self.sim
+    }
+
+    /// The simulator, to drive it or to change the network by hand.
+    pub fn sim_mut(&mut self) -> &mut Sim {
+        &mut self.sim
+    }
+
+    /// The cluster model as the network currently realises it (pod IPs follow restarts).
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// The router and the internet host.
+    pub fn outside(&self) -> &Outside {
+        &self.outside
+    }
+
+    /// Every node's namespace and addresses, by `NodeId` order.
+    pub fn nodes(&self) -> &[NodeNet] {
+        &self.nodes
+    }
+
+    /// A node's namespace and addresses.
+    pub fn node(&self, id: NodeId) -> &NodeNet {
+        &self.nodes[id.index()]
+    }
+
+    /// A running pod's namespace and wiring (`None` once deleted).
+    pub fn pod(&self, id: PodId) -> Option<&PodNet> {
+        self.pods.get(&id)
+    }
+
+    /// The namespace a pod's traffic starts in: its own, or its node's for hostNetwork pods.
+    pub fn pod_ns(&self, id: PodId) -> Option<NetnsId> {
+        self.pods.get(&id).map(|p| p.ns)
+    }
+
+    /// The pod's current address.
+    pub fn pod_ip(&self, id: PodId) -> IpAddr {
+        self.cluster.pod(id).ip
+    }
+
+    /// Things the user should know (for example: policies exist but nothing enforces them).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
+impl ClusterNet {
+    /// Starts `app` on the socket stack of `ns` and runs the world until `done` returns a
+    /// value or `limit` of virtual time has passed (then `None`).
+    pub fn run_app<A: crate::stack::App, R>(
+        &mut self,
+        ns: NetnsId,
+        app: A,
+        limit: std::time::Duration,
+        done: impl Fn(&A) -> Option<R>,
+    ) -> Result<Option<R>, ClusterError> {
+        let name = self.sim.netns_name(ns).to_string();
+        let no_stack = || ClusterError::NotFound(format!("namespace {name} has no socket stack"));
+        let id = self.sim.stack_mut::<SmolStack>(ns).ok_or_else(no_stack)?.spawn(app);
+        self.sim.kick(ns);
+        let deadline = self.sim.now() + limit;
+        loop {
+            let stack = self.sim.stack_mut::<SmolStack>(ns).ok_or_else(no_stack)?;
+            if let Some(r) = stack.app::<A>(id).and_then(&done) {
+                return Ok(Some(r));
+            }
+            if self.sim.now() >= deadline {
+                return Ok(None);
+            }
+            if !self.sim.step() {
+                self.sim.run_until(deadline);
+            }
+        }
+    }
+
+    /// `ping -c COUNT DST` from `ns`; returns what ping printed.
+    pub fn ping(&mut self, ns: NetnsId, dst: IpAddr, count: u16) -> Result<String, ClusterError> {
+        use crate::stack::apps::{Ping, PingConfig};
+        let limit = std::time::Duration::from_secs(u64::from(count) + 5);
+        let out = self.run_app(ns, Ping::new(PingConfig::new(dst, count)), limit, |p| {
+            p.finished().then(|| p.output().to_string())
+        })?;
+        Ok(out.unwrap_or_else(|| format!("ping {dst}: did not finish\n")))
+    }
+}
