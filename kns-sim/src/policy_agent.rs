@@ -419,3 +419,172 @@ impl PacketFilter for NodeFilter {
         self.state.borrow_mut().judge(self.node, hook, ctx, summary, port)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use kns_core::model::{NamespaceId, PolicyTypes, Selector};
+    use kns_core::testing::ClusterBuilder;
+    use kns_core::testing::build::labels_of;
+
+    use super::*;
+    use crate::net::packet;
+    use crate::wire::parse_ip;
+
+    /// Pods a (10.0.0.1) and b (10.0.0.2) on node-1; b isolated for ingress by two policies.
+    fn cluster() -> Cluster {
+        let mut b = ClusterBuilder::new();
+        let ns = b.namespace("default", &[]);
+        b.pod(ns, "a", &[("app", "a")], &[]);
+        b.pod(ns, "b", &[("app", "b")], &[]);
+        let only_b = Selector::from_labels(labels_of(&[("app", "b")]));
+        let ingress = PolicyTypes { ingress: true, egress: false };
+        b.policy(ns, "deny-1", only_b.clone(), ingress, vec![], vec![]);
+        b.policy(NamespaceId(0), "deny-2", only_b, ingress, vec![], vec![]);
+        b.build()
+    }
+
+    fn udp(src: [u8; 4], dst: [u8; 4]) -> PacketSummary {
+        let p = packet::udp_datagram(Ipv4Addr::from(src), Ipv4Addr::from(dst), 40000, 53, 64, b"q");
+        parse_ip(&p).unwrap()
+    }
+
+    fn bridged<'a>(from: &'a str, to: &'a str) -> HookContext<'a> {
+        HookContext {
+            in_iface: Some("cni0"),
+            out_iface: Some("cni0"),
+            in_port: Some(from),
+            out_port: Some(to),
+            ..HookContext::default()
+        }
+    }
+
+    fn agent() -> (PolicyAgent, Box<dyn PacketFilter>) {
+        let agent = PolicyAgent::new(cluster());
+        agent.bind_pod(NodeId(0), "veth-a", PodId(0));
+        agent.bind_pod(NodeId(0), "veth-b", PodId(1));
+        let filter = agent.filter(NodeId(0));
+        (agent, filter)
+    }
+
+    #[test]
+    fn drop_reason_names_side_pod_and_every_isolating_policy() {
+        let (agent, mut f) = agent();
+        let s = udp([10, 0, 0, 1], [10, 0, 0, 2]);
+        let v = f.check(Time::ZERO, Hook::Forward, &bridged("veth-a", "veth-b"), &s, CtState::New);
+        let why = "ingress denied for default/b (isolated by deny-1, deny-2)";
+        assert_eq!(v, FilterVerdict::Drop(why.into()));
+        // b may send to a: egress is not isolated, a's ingress neither.
+        let s = udp([10, 0, 0, 2], [10, 0, 0, 1]);
+        let v = f.check(Time::ZERO, Hook::Forward, &bridged("veth-b", "veth-a"), &s, CtState::New);
+        assert_eq!(v, FilterVerdict::Pass);
+        assert_eq!(
+            agent.stats(),
+            AgentStats { judged: 2, evaluations: 2, cache_hits: 0, dropped: 1 }
+        );
+    }
+
+    #[test]
+    fn only_new_tcp_udp_sctp_packets_of_local_pods_are_judged() {
+        let (agent, mut f) = agent();
+        let ctx = bridged("veth-a", "veth-b");
+        let s = udp([10, 0, 0, 1], [10, 0, 0, 2]);
+        for ct in [CtState::Established, CtState::Related, CtState::Invalid, CtState::Untracked] {
+            assert_eq!(f.check(Time::ZERO, Hook::Forward, &ctx, &s, ct), FilterVerdict::Pass);
+        }
+        let ping = packet::icmp_echo_request(
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            1,
+            1,
+            64,
+            b"",
+        );
+        let ping = parse_ip(&ping).unwrap();
+        assert_eq!(
+            f.check(Time::ZERO, Hook::Forward, &ctx, &ping, CtState::New),
+            FilterVerdict::Pass
+        );
+        // Neither end local to this node (node-2 has no pods bound): not judged.
+        let mut other = agent.filter(NodeId(1));
+        let routed = HookContext {
+            in_iface: Some("eth0"),
+            out_iface: Some("eth1"),
+            ..HookContext::default()
+        };
+        assert_eq!(
+            other.check(Time::ZERO, Hook::Forward, &routed, &s, CtState::New),
+            FilterVerdict::Pass
+        );
+        assert_eq!(agent.stats().judged, 0);
+    }
+
+    #[test]
+    fn a_routed_veth_or_the_address_identifies_the_local_pod() {
+        let (agent, mut f) = agent();
+        let s = udp([10, 0, 0, 1], [10, 0, 0, 2]);
+        // Routed (ptp style): the out interface is b's veth.
+        let ptp = HookContext {
+            in_iface: Some("veth-a"),
+            out_iface: Some("veth-b"),
+            ..HookContext::default()
+        };
+        assert!(matches!(
+            f.check(Time::ZERO, Hook::Forward, &ptp, &s, CtState::New),
+            FilterVerdict::Drop(_)
+        ));
+        // Routed through the bridge device (after a Service DNAT): only addresses tell.
+        let via_bridge = HookContext {
+            in_iface: Some("cni0"),
+            out_iface: Some("cni0"),
+            ..HookContext::default()
+        };
+        assert!(matches!(
+            f.check(Time::ZERO, Hook::Forward, &via_bridge, &s, CtState::New),
+            FilterVerdict::Drop(_)
+        ));
+        // Once b is unbound, node-1 no longer judges traffic to it.
+        assert_eq!(agent.unbind_pod(NodeId(0), "veth-b"), Some(PodId(1)));
+        assert_eq!(f.check(Time::ZERO, Hook::Forward, &ptp, &s, CtState::New), FilterVerdict::Pass);
+        assert_eq!(agent.bindings(NodeId(0)), vec![("veth-a".to_string(), PodId(0))]);
+    }
+
+    #[test]
+    fn the_node_reaches_its_own_pods_from_any_of_its_addresses() {
+        let (_agent, mut f) = agent();
+        // From the bridge's address 10.0.0.254 at OUTPUT: counted as the node, so allowed.
+        let s = udp([10, 0, 0, 254], [10, 0, 0, 2]);
+        let out = HookContext { out_iface: Some("cni0"), ..HookContext::default() };
+        assert_eq!(f.check(Time::ZERO, Hook::Output, &out, &s, CtState::New), FilterVerdict::Pass);
+        // The same packet forwarded (from another host with that address) is judged.
+        let fwd = HookContext {
+            in_iface: Some("eth0"),
+            out_iface: Some("cni0"),
+            ..HookContext::default()
+        };
+        assert!(matches!(
+            f.check(Time::ZERO, Hook::Forward, &fwd, &s, CtState::New),
+            FilterVerdict::Drop(_)
+        ));
+    }
+
+    #[test]
+    fn warning_only_for_unenforced_policies() {
+        let mut c = cluster();
+        assert_eq!(policy_warning(&c, true), None);
+        assert_eq!(
+            policy_warning(&c, false).as_deref(),
+            Some("2 NetworkPolicies exist but the network plugin does not enforce them")
+        );
+        c.policies.clear();
+        assert_eq!(policy_warning(&c, false), None);
+        c.config.enforce_policy = false;
+        assert!(PolicyAgent::for_cluster(&c).is_none());
+        c.config.enforce_policy = true;
+        assert_eq!(
+            PolicyAgent::for_cluster(&c).map(|a| a.engine_name()).as_deref(),
+            Some("reference")
+        );
+    }
+}
