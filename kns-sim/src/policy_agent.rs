@@ -156,12 +156,15 @@ impl PolicyAgent {
         Some(pod)
     }
 
-    /// The veths bound on `node` and their pods, by veth name.
+    /// The veths bound on `node` and their pods, sorted by veth name.
     pub fn bindings(&self, node: NodeId) -> Vec<(String, PodId)> {
         let st = self.state.borrow();
-        st.veths
+        let mut out: Vec<(String, PodId)> = st
+            .veths
             .get(&node)
-            .map_or_else(Vec::new, |m| m.iter().map(|(veth, pod)| (veth.clone(), *pod)).collect())
+            .map_or_else(Vec::new, |m| m.iter().map(|(veth, pod)| (veth.clone(), *pod)).collect());
+        out.sort();
+        out
     }
 
     /// Replaces the cluster (pods moved or restarted with new addresses, policies added or

@@ -714,7 +714,7 @@ fn packet_matrix(cluster: &Cluster, port: PortProtocol) -> Vec<((usize, usize), 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn packets_through_the_agent_agree_with_the_reference_engine(
