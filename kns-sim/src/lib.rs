@@ -12,6 +12,7 @@ pub mod drop;
 pub mod engine;
 pub mod net;
 pub mod netfilter;
+pub mod policy_agent;
 pub mod script;
 pub mod stack;
 pub mod time;
