@@ -204,25 +204,23 @@ impl ClusterNet {
             .first()
             .map(|c| c.address.addr())
             .ok_or_else(|| cni_err("ADD", "the result has no IP address".into()))?;
+        // The host end of the pod's veth: the result's interface outside the sandbox that is
+        // not the bridge (the bridge plugin lists the bridge first).
         let host_if = result
             .interfaces
             .iter()
-            .find(|i| i.sandbox.as_deref().unwrap_or("").is_empty())
+            .filter(|i| i.sandbox.as_deref().unwrap_or("").is_empty())
             .map(|i| i.name.clone())
-            .filter(|n| n != "cni0");
-        let host_if = host_if.or_else(|| {
-            result
-                .interfaces
-                .iter()
-                .find(|i| i.sandbox.is_none() && i.name != "cni0")
-                .map(|i| i.name.clone())
-        });
+            .find(|n| self.sim.iface_id(node_ns, n).is_ok_and(|_| !n.starts_with("cni")));
         let p = &mut self.cluster.pods[id.index()];
         p.ip = ip;
         if let Some(first) = p.ips.first_mut() {
             *first = ip;
         } else {
             p.ips.push(ip);
+        }
+        if let (Some(agent), Some(veth)) = (&self.agent, &host_if) {
+            agent.bind_pod(pod.node, veth, id);
         }
         self.pods.insert(
             id,
@@ -239,6 +237,9 @@ impl ClusterNet {
         let pod = self.cluster.pod(id).clone();
         if pod.host_network {
             return Ok(());
+        }
+        if let (Some(agent), Some(veth)) = (&self.agent, &p.host_if) {
+            agent.unbind_pod(pod.node, veth);
         }
         let node = pod.node.index();
         let node_ns = self.nodes[node].ns;
@@ -264,6 +265,7 @@ impl ClusterNet {
             self.delete_pod(id)?;
         }
         self.start_pod(id, generation, false)?;
+        self.sync_agent();
         Ok(self.cluster.pod(id).ip)
     }
 

@@ -16,6 +16,7 @@ use std::net::IpAddr;
 use kns_core::model::{Cluster, NodeId, PodId};
 
 use crate::net::{NetnsId, Sim};
+use crate::policy_agent::{PolicyAgent, policy_warning};
 use crate::stack::{SmolStack, StackConfig};
 
 pub use kubelet::PodNet;
@@ -65,6 +66,7 @@ pub struct ClusterNet {
     nodes: Vec<NodeNet>,
     node_cni: Vec<kubelet::NodeCni>,
     pods: BTreeMap<PodId, PodNet>,
+    agent: Option<PolicyAgent>,
     warnings: Vec<String>,
 }
 
@@ -82,6 +84,13 @@ impl ClusterNet {
             }
         }
         let node_cni = nodes.iter().map(|n| kubelet::NodeCni::new(&cluster, n)).collect();
+        let agent = PolicyAgent::for_cluster(&cluster);
+        if let Some(agent) = &agent {
+            for n in &nodes {
+                agent.install(&mut sim, n.ns, n.id).map_err(|e| ClusterError::Build(e.to_string()))?;
+            }
+        }
+        let warnings = policy_warning(&cluster, agent.is_some()).into_iter().collect();
         let mut net = ClusterNet {
             sim,
             cluster,
@@ -89,11 +98,13 @@ impl ClusterNet {
             nodes,
             node_cni,
             pods: BTreeMap::new(),
-            warnings: Vec::new(),
+            agent,
+            warnings,
         };
         for pod in net.cluster.pods_sorted() {
             net.create_pod(pod)?;
         }
+        net.sync_agent();
         Ok(net)
     }
 
@@ -140,6 +151,25 @@ impl ClusterNet {
     /// The pod's current address.
     pub fn pod_ip(&self, id: PodId) -> IpAddr {
         self.cluster.pod(id).ip
+    }
+
+    /// The NetworkPolicy agent (`None` when the cluster's plugin does not enforce policy).
+    pub fn policy_agent(&self) -> Option<&PolicyAgent> {
+        self.agent.as_ref()
+    }
+
+    /// Hands the policy agent the current model (after pods or policies changed).
+    pub fn sync_agent(&mut self) {
+        if let Some(agent) = &self.agent {
+            agent.update(self.cluster.clone());
+        }
+    }
+
+    /// Replaces the NetworkPolicies and lets the agent enforce the new set. Established
+    /// connections keep working; new ones obey the new policies.
+    pub fn set_policies(&mut self, policies: Vec<kns_core::model::NetworkPolicy>) {
+        self.cluster.policies = policies;
+        self.sync_agent();
     }
 
     /// Things the user should know (for example: policies exist but nothing enforces them).
