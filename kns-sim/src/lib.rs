@@ -5,6 +5,7 @@
 //! no files: captures and traces are written to whatever `io::Write` the caller hands in.
 
 pub mod cmd;
+pub mod cni_host;
 pub mod conntrack;
 pub mod drop;
 pub mod engine;
