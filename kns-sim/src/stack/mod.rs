@@ -75,6 +75,7 @@ mod app;
 pub mod apps;
 mod device;
 pub mod ports;
+mod sctp;
 mod smol;
 pub mod testnet;
 
@@ -82,6 +83,7 @@ pub use app::{
     App, AppCx, AppId, AppPoll, IcmpHandle, IcmpKind, IcmpMessage, ListenerId, OriginalDatagram,
     TcpHandle, UdpHandle,
 };
+pub use sctp::{SctpHandle, SctpState};
 pub use smol::{MAX_ADDRESSES, SmolStack, StackConfig, StackError, TcpSocketInfo};
 
 use crate::time::Time;
