@@ -289,7 +289,7 @@ impl SctpLayer {
                         initiate_tag: tag,
                         a_rwnd: A_RWND,
                         outbound_streams: OUT_STREAMS.min(init.inbound_streams),
-                        inbound_streams: IN_STREAMS.min(init.outbound_streams),
+                        inbound_streams: IN_STREAMS,
                         initial_tsn: tag,
                     };
                     let ack =
