@@ -332,6 +332,13 @@ ip netns exec router iptables -A FORWARD -p tcp --dport 83 -j REJECT --reject-wi
             _ => assert!(took < Duration::from_millis(50), "{r:?}"),
         }
     }
+    // The dropped SYN was retransmitted once, at the timeout (smoltcp's initial RTO is 1 s).
+    let rule = kns_sim::DropReason::FilterRule {
+        table: "filter".into(),
+        chain: "FORWARD".into(),
+        rule: 1,
+    };
+    assert_eq!(sim.drops(ns(&sim, "router")).get(&rule), Some(&2));
     // Filtering SCTP at the router turns the served port into a filtered one.
     run(&mut sim, "ip netns exec router iptables -A FORWARD -p sctp -j DROP");
     assert_eq!(probe_one(&mut sim, client, "10.0.2.2:9", SCTP).outcome, ProbeOutcome::Filtered);
