@@ -58,7 +58,7 @@ fn ten_thousand_idle_agnhost_pods_fit_in_well_under_a_gib() {
     println!(
         "bytes per idle pod: stack + agnhost without ports {none}, one TCP port {tcp}, \
          TCP + UDP + SCTP {three}; 10,000 pods with three ports: {} MiB",
-        three * n as isize >> 20
+        (three * n as isize) >> 20
     );
     // A listening TCP port costs its two 1 KiB buffers and smoltcp's socket, not 32 KiB.
     assert!(tcp - none < 6 * 1024, "{tcp} - {none}");
