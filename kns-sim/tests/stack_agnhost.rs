@@ -557,3 +557,42 @@ fn virtual_time_cost_of_each_outcome() {
     let got: Vec<_> = cost.iter().map(|(_, t, rtt)| (*t, *rtt)).collect();
     assert_eq!(got, expected);
 }
+
+#[test]
+fn ipv6_probes_see_names_handshakes_and_refusals() {
+    let mut net = LoopbackNet::new(Duration::from_micros(50));
+    let v6 = |seed, a: &str| {
+        SmolStack::with_addresses(StackConfig::with_seed(seed), Time::ZERO, &[a.parse().unwrap()])
+            .unwrap()
+    };
+    let a = net.add(v6(1, "fd00::1/64"));
+    let b = net.add(v6(2, "fd00::2/64"));
+    net.stack_mut(b).spawn(AgnhostServer::for_pod("six-0", [(80, TCP), (53, UDP), (9, SCTP)]));
+    let specs: Vec<_> = [
+        ("[fd00::2]:80", TCP),
+        ("[fd00::2]:53", UDP),
+        ("[fd00::2]:9", SCTP),
+        ("[fd00::2]:81", TCP),
+        ("[fd00::2]:54", UDP),
+        ("[fd00::2]:10", SCTP),
+    ]
+    .iter()
+    .map(|(to, p)| ProbeSpec::new(addr(to), *p))
+    .collect();
+    let id = net.stack_mut(a).spawn(ProbeBatch::new(specs, ProbeConfig::default()));
+    assert!(net.run_until_done(Time::from_secs(5), &[(a, id)]).unwrap());
+    let batch = net.stack(a).app::<ProbeBatch>(id).unwrap();
+    let got: Vec<_> =
+        batch.results().iter().map(|r| r.as_ref().unwrap().outcome.to_string()).collect();
+    assert_eq!(
+        got,
+        [
+            "connected in 100µs, reply \"six-0\"",
+            "connected in 100µs, reply \"six-0\"",
+            "connected in 100µs",
+            "refused",
+            "refused",
+            "refused",
+        ]
+    );
+}
