@@ -423,6 +423,20 @@ impl Sim {
                     self.ip_local_out(ns, f);
                 }
             }
+            // No SCTP handler here: like a Linux host without the sctp module, answer ICMP
+            // protocol unreachable. (A namespace with a SmolStack answers like a host with the
+            // module loaded: INIT ACK or ABORT.)
+            L4Summary::Sctp { .. } if !broadcast => {
+                let hint = Some(s.dst);
+                self.icmp_error_for(
+                    ns,
+                    &frame.buf[ETH_LEN..end],
+                    Icmpv4Message::DstUnreachable,
+                    2,
+                    0,
+                    hint,
+                );
+            }
             _ => {}
         }
     }

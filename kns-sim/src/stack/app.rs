@@ -23,6 +23,7 @@ use smoltcp::wire::{
 
 use super::StackError;
 use super::ports::Transport;
+use super::sctp::{SctpHandle, SctpState};
 use super::smol::Core;
 use crate::time::Time;
 
@@ -184,6 +185,8 @@ pub(crate) enum SocketKind {
 pub(crate) struct Listener {
     pub(crate) port: u16,
     pub(crate) backlog: usize,
+    /// Buffer size of each socket (`None`: the stack's `tcp_buffer`).
+    pub(crate) buffer: Option<usize>,
     pub(crate) spare: Option<SocketHandle>,
     pub(crate) queue: VecDeque<SocketHandle>,
 }
@@ -222,7 +225,31 @@ impl AppCx<'_> {
     /// Listens on TCP `port` with an accept queue of `backlog` connections. Unlike Linux, which
     /// drops SYNs while the queue is full, smoltcp answers them with RST: pick a backlog larger
     /// than the number of clients expected at once.
+    ///
+    /// Listening on a port another listener of this stack holds fails with
+    /// [`StackError::PortInUse`] (two containers of a pod share the port space); connections an
+    /// earlier listener accepted do not block it, as with Linux's `SO_REUSEADDR`.
     pub fn tcp_listen(&mut self, port: u16, backlog: usize) -> Result<ListenerId, StackError> {
+        self.listen_with(port, backlog, None)
+    }
+
+    /// Like [`AppCx::tcp_listen`], with `buffer` bytes per direction for each connection
+    /// instead of the stack's `tcp_buffer` (small servers keep idle stacks small).
+    pub fn tcp_listen_sized(
+        &mut self,
+        port: u16,
+        backlog: usize,
+        buffer: usize,
+    ) -> Result<ListenerId, StackError> {
+        self.listen_with(port, backlog, Some(buffer.max(1)))
+    }
+
+    fn listen_with(
+        &mut self,
+        port: u16,
+        backlog: usize,
+        buffer: Option<usize>,
+    ) -> Result<ListenerId, StackError> {
         if port == 0 {
             return Err(StackError::PortZero);
         }
@@ -230,7 +257,7 @@ impl AppCx<'_> {
             return Err(StackError::PortInUse { port });
         }
         let mut listener =
-            Listener { port, backlog: backlog.max(1), spare: None, queue: VecDeque::new() };
+            Listener { port, backlog: backlog.max(1), buffer, spare: None, queue: VecDeque::new() };
         self.core.arm(&mut listener)?;
         let id = self.core.listeners.len();
         self.core.listeners.push(Some(listener));
@@ -263,8 +290,19 @@ impl AppCx<'_> {
 
     /// Opens a TCP connection to `remote` from a fresh ephemeral port.
     pub fn tcp_connect(&mut self, remote: SocketAddr) -> Result<TcpHandle, StackError> {
+        let n = self.core.config().tcp_buffer;
+        self.tcp_connect_sized(remote, n)
+    }
+
+    /// Like [`AppCx::tcp_connect`], with `buffer` bytes per direction instead of the stack's
+    /// `tcp_buffer` (probes that exchange a few bytes stay small).
+    pub fn tcp_connect_sized(
+        &mut self,
+        remote: SocketAddr,
+        buffer: usize,
+    ) -> Result<TcpHandle, StackError> {
         let port = self.core.ports.allocate(Transport::Tcp).ok_or(StackError::PortsExhausted)?;
-        let mut socket = self.core.new_tcp_socket();
+        let mut socket = self.core.new_tcp_socket_sized(buffer.max(1));
         let local = IpListenEndpoint { addr: None, port };
         let result = socket.connect(
             self.core.iface.context(),
@@ -354,6 +392,19 @@ impl AppCx<'_> {
 
     /// Binds a UDP socket to `port` on every address (0: a fresh ephemeral port).
     pub fn udp_bind(&mut self, port: u16) -> Result<UdpHandle, StackError> {
+        let (slots, bytes) =
+            (self.core.config().datagram_slots, self.core.config().datagram_buffer);
+        self.udp_bind_sized(port, slots, bytes)
+    }
+
+    /// Like [`AppCx::udp_bind`], queueing `slots` datagrams and `bytes` bytes per direction
+    /// instead of the stack's defaults.
+    pub fn udp_bind_sized(
+        &mut self,
+        port: u16,
+        slots: usize,
+        bytes: usize,
+    ) -> Result<UdpHandle, StackError> {
         let port = if port == 0 {
             self.core.ports.allocate(Transport::Udp).ok_or(StackError::PortsExhausted)?
         } else if self.core.ports.is_in_use(Transport::Udp, port) {
@@ -362,7 +413,7 @@ impl AppCx<'_> {
             self.core.ports.acquire(Transport::Udp, port);
             port
         };
-        let mut socket = self.core.new_udp_socket();
+        let mut socket = self.core.new_udp_socket_sized(slots.max(1), bytes.max(1));
         if let Err(e) = socket.bind(port) {
             self.core.ports.release(Transport::Udp, port);
             return Err(StackError::UdpBind(e));
@@ -513,6 +564,57 @@ impl AppCx<'_> {
             }
         }
         None
+    }
+
+    // ---- SCTP ----
+
+    /// Serves SCTP `port`: INITs to it are answered with an INIT ACK (see the stack's SCTP
+    /// notes in [`SctpState`]). Fails with [`StackError::PortInUse`] if the port is taken.
+    pub fn sctp_listen(&mut self, port: u16) -> Result<(), StackError> {
+        if port == 0 {
+            return Err(StackError::PortZero);
+        }
+        if self.core.ports.is_in_use(Transport::Sctp, port) {
+            return Err(StackError::PortInUse { port });
+        }
+        self.core.ports.acquire(Transport::Sctp, port);
+        self.core.sctp.listen(port);
+        Ok(())
+    }
+
+    /// Stops serving SCTP `port` (later INITs are answered with ABORT).
+    pub fn sctp_unlisten(&mut self, port: u16) {
+        if self.core.sctp.unlisten(port) {
+            self.core.ports.release(Transport::Sctp, port);
+        }
+    }
+
+    /// Opens an SCTP association to `remote` from a fresh ephemeral port: sends an INIT.
+    pub fn sctp_connect(&mut self, remote: SocketAddr) -> Result<SctpHandle, StackError> {
+        check_unicast(remote.ip())?;
+        let src =
+            self.source_address(remote.ip()).ok_or(StackError::NoSourceAddress(remote.ip()))?;
+        let port = self.core.ports.allocate(Transport::Sctp).ok_or(StackError::PortsExhausted)?;
+        let core = &mut *self.core;
+        Ok(core.sctp.connect(src, port, remote, &mut core.device.tx))
+    }
+
+    /// The state of association `h` (`None`: no such association).
+    pub fn sctp_state(&self, h: SctpHandle) -> Option<SctpState> {
+        self.core.sctp.state(h)
+    }
+
+    /// The local port of association `h`.
+    pub fn sctp_local_port(&self, h: SctpHandle) -> Option<u16> {
+        self.core.sctp.local_port(h)
+    }
+
+    /// Closes association `h`: an ABORT goes to a peer that answered, and the port is freed.
+    pub fn sctp_close(&mut self, h: SctpHandle) {
+        let core = &mut *self.core;
+        if let Some(port) = core.sctp.close(h, &mut core.device.tx) {
+            core.ports.release(Transport::Sctp, port);
+        }
     }
 
     // ---- any socket ----

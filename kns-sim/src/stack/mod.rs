@@ -9,8 +9,10 @@
 //! [`SmolStack`] is the implementation: one smoltcp `Interface` per namespace with its own small
 //! socket set, a default route that hands every destination to kns, kns-allocated ephemeral
 //! ports ([`ports`]), and sans-I/O applications ([`App`], driven through [`AppCx`]). IPv4 and
-//! IPv6 are both handled (TCP, UDP, ICMP and ICMPv6). Built-in applications (ping, traceroute,
-//! nc, curl, echo and HTTP servers, a bulk source and sink) live in [`apps`];
+//! IPv6 are both handled (TCP, UDP, ICMP and ICMPv6), and a minimal SCTP endpoint (INIT / INIT
+//! ACK / ABORT over raw IP, since smoltcp has no SCTP) stands beside smoltcp. Built-in
+//! applications (ping, traceroute, nc, curl, echo and HTTP servers, a bulk source and sink, the
+//! agnhost-like pod server and connection probes) live in [`apps`];
 //! [`testnet::LoopbackNet`] wires stacks together directly (no kns IP layer) for tests and
 //! experiments.
 //!
@@ -18,6 +20,13 @@
 //! apps are polled in spawn order every time the stack is polled; `poll_at` is never earlier
 //! than 1 µs after the last poll unless a packet or a change is waiting, so an engine that
 //! jumps to it always makes progress.
+//!
+//! **Containers of a pod** are apps of one stack: they share its port space (a second listener
+//! or bind on a port in use is [`StackError::PortInUse`]) and reach each other on 127.0.0.1 or
+//! the pod's own address. The stack has no loopback path of its own: such packets leave through
+//! the namespace's IP layer, which sends them over `lo` (through the OUTPUT and INPUT hooks, as
+//! Linux does) back to the stack, so `lo` must be up (the CNI `loopback` plugin's job). Under
+//! [`testnet::LoopbackNet`] a packet to a stack's own address comes straight back to it.
 //!
 //! # Writing an application
 //!
@@ -75,6 +84,7 @@ mod app;
 pub mod apps;
 mod device;
 pub mod ports;
+mod sctp;
 mod smol;
 pub mod testnet;
 
@@ -82,6 +92,7 @@ pub use app::{
     App, AppCx, AppId, AppPoll, IcmpHandle, IcmpKind, IcmpMessage, ListenerId, OriginalDatagram,
     TcpHandle, UdpHandle,
 };
+pub use sctp::{SctpHandle, SctpState};
 pub use smol::{MAX_ADDRESSES, SmolStack, StackConfig, StackError, TcpSocketInfo};
 
 use crate::time::Time;

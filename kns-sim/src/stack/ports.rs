@@ -9,13 +9,15 @@ pub const EPHEMERAL_FIRST: u16 = 32768;
 /// The last ephemeral port (Linux default).
 pub const EPHEMERAL_LAST: u16 = 60999;
 
-/// The transport protocol a port belongs to (TCP and UDP ports are separate spaces).
+/// The transport protocol a port belongs to (TCP, UDP and SCTP ports are separate spaces).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Transport {
     /// TCP.
     Tcp,
     /// UDP.
     Udp,
+    /// SCTP.
+    Sctp,
 }
 
 /// Tracks the local ports in use and hands out ephemeral ones deterministically.

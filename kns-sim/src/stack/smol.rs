@@ -12,6 +12,7 @@ use super::IpStack;
 use super::app::{self, App, AppCx, AppId, AppPoll, Listener, Owned, OwnedMap, SocketKind};
 use super::device::QueueDevice;
 use super::ports::{PortAllocator, Transport};
+use super::sctp::{self, SctpLayer};
 use crate::time::Time;
 
 /// The most addresses a stack holds (`SMOLTCP_IFACE_MAX_ADDR_COUNT` in `.cargo/config.toml`).
@@ -117,17 +118,19 @@ pub(crate) struct Core {
     pub(crate) orphans: Vec<SocketHandle>,
     pub(crate) addresses: Vec<ipnet::IpNet>,
     pub(crate) next_icmp_ident: u16,
+    /// The SCTP endpoint (smoltcp has none).
+    pub(crate) sctp: SctpLayer,
     config: StackConfig,
 }
 
 impl Core {
-    pub(crate) fn new_tcp_socket(&self) -> tcp::Socket<'static> {
-        let n = self.config.tcp_buffer;
+    /// A TCP socket with `n`-byte receive and send buffers.
+    pub(crate) fn new_tcp_socket_sized(&self, n: usize) -> tcp::Socket<'static> {
         tcp::Socket::new(tcp::SocketBuffer::new(vec![0; n]), tcp::SocketBuffer::new(vec![0; n]))
     }
 
-    pub(crate) fn new_udp_socket(&self) -> udp::Socket<'static> {
-        let (slots, bytes) = (self.config.datagram_slots, self.config.datagram_buffer);
+    /// A UDP socket queueing `slots` datagrams and `bytes` bytes per direction.
+    pub(crate) fn new_udp_socket_sized(&self, slots: usize, bytes: usize) -> udp::Socket<'static> {
         udp::Socket::new(
             udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; slots], vec![0; bytes]),
             udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; slots], vec![0; bytes]),
@@ -147,6 +150,11 @@ impl Core {
             raw::PacketBuffer::new(vec![raw::PacketMetadata::EMPTY; slots], vec![0; bytes]),
             raw::PacketBuffer::new(vec![raw::PacketMetadata::EMPTY; slots], vec![0; bytes]),
         )
+    }
+
+    /// The stack's sizes.
+    pub(crate) fn config(&self) -> &StackConfig {
+        &self.config
     }
 
     /// Whether `h` names a live socket of `kind`.
@@ -169,7 +177,8 @@ impl Core {
         if listener.spare.is_some() || listener.queue.len() >= listener.backlog {
             return Ok(());
         }
-        let mut socket = self.new_tcp_socket();
+        let mut socket =
+            self.new_tcp_socket_sized(listener.buffer.unwrap_or(self.config.tcp_buffer));
         socket.listen(listener.port).map_err(|_| super::StackError::PortZero)?;
         // A handshake whose peer vanished must not hold a backlog slot forever, nor an
         // accepted connection whose peer stopped acknowledging.
@@ -309,6 +318,7 @@ impl SmolStack {
                 orphans: Vec::new(),
                 addresses: Vec::new(),
                 next_icmp_ident: (ident_seed % 65_521) as u16,
+                sctp: SctpLayer::new(config.seed),
                 config,
             },
             apps: Vec::new(),
@@ -469,13 +479,18 @@ fn to_cidr(net: &ipnet::IpNet) -> IpCidr {
 
 impl IpStack for SmolStack {
     fn receive(&mut self, _now: Time, packet: &[u8]) {
-        self.core.device.rx.push_back(packet.to_vec());
+        if sctp::is_sctp(packet) {
+            self.core.sctp.rx.push(packet.to_vec());
+        } else {
+            self.core.device.rx.push_back(packet.to_vec());
+        }
     }
 
     fn poll(&mut self, now: Time, out: &mut Vec<Vec<u8>>) {
         let now = now.max(self.last_poll);
         let ts = now.to_smoltcp();
         self.core.iface.poll_maintenance(ts);
+        self.core.sctp.process(&mut self.core.device.tx);
         // One packet at a time, so that a listener is re-armed between two SYNs.
         while !self.core.device.rx.is_empty() {
             let core = &mut self.core;
@@ -507,7 +522,7 @@ impl IpStack for SmolStack {
     }
 
     fn poll_at(&self, now: Time) -> Option<Time> {
-        if self.dirty || !self.core.device.rx.is_empty() {
+        if self.dirty || !self.core.device.rx.is_empty() || !self.core.sctp.rx.is_empty() {
             return Some(now);
         }
         self.deadline

@@ -303,9 +303,13 @@ impl App for HttpServer {
     }
 }
 
-enum Parse<T> {
+/// The result of parsing the start of a buffer.
+pub(super) enum Parse<T> {
+    /// More bytes are needed.
     Incomplete,
+    /// Not a valid message.
     Bad,
+    /// A message and the bytes it used.
     Done(T, usize),
 }
 
@@ -326,7 +330,8 @@ fn parse_head(head: &[u8]) -> Option<(String, Vec<(String, String)>)> {
     Some((first, headers))
 }
 
-fn parse_request(buf: &[u8]) -> Parse<HttpRequest> {
+/// Parses one request (head and Content-Length body) at the start of `buf`.
+pub(super) fn parse_request(buf: &[u8]) -> Parse<HttpRequest> {
     let Some(end) = head_end(buf) else {
         return if buf.len() > 64 * 1024 { Parse::Bad } else { Parse::Incomplete };
     };

@@ -1,4 +1,5 @@
-//! Built-in applications: the programs `kns net` commands run inside a namespace.
+//! Built-in applications: the programs `kns net` commands run inside a namespace, the agnhost-like
+//! server pods run by default, and the connection probes of `kns matrix --mode packet`.
 //!
 //! Each is an [`App`](super::App) with a constructor taking its options and accessors for its
 //! results; the tools with a familiar text output (`ping`, `traceroute`, `curl`, `nc`) also
@@ -31,6 +32,11 @@ pub use traceroute::{Hop, Probe, Traceroute, TracerouteConfig};
 mod bulk;
 
 pub use bulk::{TcpSink, TcpSource};
+mod agnhost;
+mod probe;
+
+pub use agnhost::{AgnhostConfig, AgnhostServer, AgnhostStats};
+pub use probe::{ConnectProbe, ProbeBatch, ProbeConfig, ProbeOutcome, ProbeResult, ProbeSpec};
 
 use crate::stack::App;
 
