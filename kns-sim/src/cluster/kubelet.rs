@@ -15,10 +15,15 @@ use super::topology::NodeNet;
 use super::{ClusterError, ClusterNet};
 use crate::cni_host::SimNetHost;
 use crate::net::NetnsId;
+use crate::stack::apps::AgnhostServer;
 use crate::stack::{SmolStack, StackConfig};
 
 /// The file name of the network configuration kns writes on every node.
 pub const CONFIG_FILE: &str = "10-kns.conflist";
+
+/// The network containerd runs in every sandbox before the configured one.
+const LOOPBACK_CONF: &str =
+    r#"{"cniVersion":"1.0.0","name":"cni-loopback","plugins":[{"type":"loopback"}]}"#;
 
 /// One node's CNI side: its plugin directory and its files (`/etc/cni/net.d`, IPAM state).
 pub struct NodeCni {
@@ -168,6 +173,7 @@ impl ClusterNet {
                 id,
                 PodNet { ns: node_ns, container_id: cid, host_if: None, result: None, generation },
             );
+            self.start_servers(node_ns, &pod);
             return Ok(());
         }
         let ns_name = format!("{}.{}", self.cluster.namespace(pod.namespace).name, pod.name);
@@ -184,14 +190,21 @@ impl ClusterNet {
             |command, message: String| ClusterError::Cni { pod: pod_ref.clone(), command, message };
         let cni = &mut self.node_cni[node];
         let mut host = SimNetHost::new(&mut self.sim, node_ns, &mut cni.files);
-        let added = cni.runtime.load_config(&host).and_then(|l| {
-            let r = cni.runtime.add(&mut host, &l.list, &rt);
-            if r.is_err() {
-                // As kubelet does: a failed ADD is cleaned up with DEL.
-                let _ = cni.runtime.del(&mut host, &l.list, &rt);
-            }
-            r
-        });
+        // The container runtime brings the sandbox's `lo` up with the loopback plugin first
+        // (containerd's `cni-loopback` network), then runs the configured network.
+        let lo_rt =
+            RuntimeConf { ifname: "lo".into(), capability_args: BTreeMap::new(), ..rt.clone() };
+        let added = CniRuntime::parse_config("cni-loopback.conflist", LOOPBACK_CONF)
+            .and_then(|lo| cni.runtime.add(&mut host, &lo, &lo_rt))
+            .and_then(|_| cni.runtime.load_config(&host))
+            .and_then(|l| {
+                let r = cni.runtime.add(&mut host, &l.list, &rt);
+                if r.is_err() {
+                    // As kubelet does: a failed ADD is cleaned up with DEL.
+                    let _ = cni.runtime.del(&mut host, &l.list, &rt);
+                }
+                r
+            });
         let result = match added {
             Ok(r) => r,
             Err(e) => {
@@ -222,11 +235,26 @@ impl ClusterNet {
         if let (Some(agent), Some(veth)) = (&self.agent, &host_if) {
             agent.bind_pod(pod.node, veth, id);
         }
+        self.start_servers(ns, &pod);
         self.pods.insert(
             id,
             PodNet { ns, container_id: rt.container_id, host_if, result: Some(result), generation },
         );
         Ok(())
+    }
+
+    /// Serves every declared container port with an agnhost-like server answering the pod's
+    /// name, one server per container: containers share the pod's namespace, so a port two
+    /// containers declare conflicts and the second server reports `address in use`.
+    fn start_servers(&mut self, ns: NetnsId, pod: &kns_core::model::Pod) {
+        let Some(stack) = self.sim.stack_mut::<SmolStack>(ns) else { return };
+        for c in &pod.containers {
+            let ports: Vec<_> = c.ports.iter().map(|p| (p.port, p.protocol)).collect();
+            if !ports.is_empty() {
+                stack.spawn(AgnhostServer::for_pod(pod.name.clone(), ports));
+            }
+        }
+        self.sim.kick(ns);
     }
 
     /// Deletes a pod's sandbox: CNI DEL (which frees its address), then its namespace.

@@ -7,6 +7,7 @@
 //! creates each pod's namespace and runs the node's CNI configuration ([`kubelet`]).
 
 pub mod kubelet;
+pub mod probe;
 pub mod show;
 pub mod topology;
 
@@ -20,6 +21,7 @@ use crate::policy_agent::{PolicyAgent, policy_warning};
 use crate::stack::{SmolStack, StackConfig};
 
 pub use kubelet::PodNet;
+pub use probe::{PacketMatrix, Source, delivered, outcome_word};
 pub use topology::{NodeNet, Outside};
 
 /// Why a cluster could not be built or changed.
@@ -87,7 +89,9 @@ impl ClusterNet {
         let agent = PolicyAgent::for_cluster(&cluster);
         if let Some(agent) = &agent {
             for n in &nodes {
-                agent.install(&mut sim, n.ns, n.id).map_err(|e| ClusterError::Build(e.to_string()))?;
+                agent
+                    .install(&mut sim, n.ns, n.id)
+                    .map_err(|e| ClusterError::Build(e.to_string()))?;
             }
         }
         let warnings = policy_warning(&cluster, agent.is_some()).into_iter().collect();

@@ -10,7 +10,9 @@ use kns_core::model::PodId;
 use super::{ClusterError, ClusterNet};
 use crate::net::NetnsId;
 use crate::stack::SmolStack;
-use crate::stack::apps::{ConnectProbe, ProbeBatch, ProbeConfig, ProbeOutcome, ProbeResult, ProbeSpec};
+use crate::stack::apps::{
+    ConnectProbe, ProbeBatch, ProbeConfig, ProbeOutcome, ProbeResult, ProbeSpec,
+};
 
 /// Where a probe starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +120,9 @@ impl ClusterNet {
             let specs: Vec<ProbeSpec> = ports
                 .iter()
                 .flat_map(|pp| {
-                    targets.iter().map(move |ip| ProbeSpec::new(SocketAddr::new(*ip, pp.port), pp.protocol))
+                    targets
+                        .iter()
+                        .map(move |ip| ProbeSpec::new(SocketAddr::new(*ip, pp.port), pp.protocol))
                 })
                 .collect();
             let ns = self.source_ns(Source::Pod(from))?;
@@ -155,7 +159,7 @@ impl ClusterNet {
             pods,
             ports: ports.to_vec(),
             outcomes,
-            virtual_time: self.sim.now().saturating_duration_since(start),
+            virtual_time: self.sim.now().saturating_since(start),
         })
     }
 
