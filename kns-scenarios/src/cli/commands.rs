@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use kns_core::policy::{self, PolicyEngine, ReferenceEngine};
 use kns_core::{Cluster, Flow, FlowEnd, PortProtocol};
 
-use super::MatrixFormat;
 use super::error::CliError;
 use super::input::load_cluster;
 use super::render::MatrixView;
+use super::{MatrixFormat, MatrixMode};
 
 /// Loads the manifests, printing their warnings on standard error.
-fn load(files: &[PathBuf]) -> Result<Cluster, CliError> {
+pub(super) fn load(files: &[PathBuf]) -> Result<Cluster, CliError> {
     let loaded = load_cluster(files)?;
     for w in &loaded.warnings {
         eprintln!("warning: {}", w.render());
@@ -25,6 +25,8 @@ pub fn matrix(
     files: &[PathBuf],
     ports: &[PortProtocol],
     output: MatrixFormat,
+    mode: MatrixMode,
+    seed: u64,
 ) -> Result<String, CliError> {
     let cluster = load(files)?;
     let ports = if ports.is_empty() { policy::default_ports(&cluster) } else { ports.to_vec() };
@@ -33,7 +35,10 @@ pub fn matrix(
             "no pod declares a container port; name the ports to probe with --port 80/TCP".into(),
         ));
     }
-    let view = matrix_view(&cluster, &ports);
+    let view = match mode {
+        MatrixMode::Policy => matrix_view(&cluster, &ports),
+        MatrixMode::Packet => super::cluster::packet_matrix_view(cluster, &ports, seed)?,
+    };
     Ok(match output {
         MatrixFormat::Table => view.to_table(),
         MatrixFormat::Json => view.to_json(),

@@ -1,6 +1,7 @@
 //! The `kns` command line: argument parsing, file loading and rendering. Decisions are made by
 //! the library crates; this module only converts between them and the terminal.
 
+mod cluster;
 mod commands;
 mod error;
 mod input;
@@ -40,6 +41,17 @@ pub enum MatrixFormat {
     Csv,
 }
 
+/// How `kns matrix` decides reachability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatrixMode {
+    /// Evaluate the NetworkPolicies (the semantics, no packets).
+    Policy,
+    /// Build the cluster and open a real connection for every pair and port: reachable when
+    /// the connection is accepted or refused by the destination itself, unreachable when it
+    /// is dropped (timed out) or answered with an ICMP error on the way.
+    Packet,
+}
+
 /// The `kns` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -54,6 +66,46 @@ pub enum Command {
         /// Output format.
         #[arg(short = 'o', long = "output", value_enum, default_value_t = MatrixFormat::Table)]
         output: MatrixFormat,
+        /// `policy` evaluates the policies; `packet` sends real packets through the cluster.
+        #[arg(long, value_enum, default_value_t = MatrixMode::Policy)]
+        mode: MatrixMode,
+        /// Seed of every random choice (packet mode).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Build the cluster of the manifests and print it: nodes, pods with their addresses,
+    /// and each node's `ip addr` and `ip route`.
+    Cluster {
+        /// Manifest files or directories (repeatable; `-` reads standard input).
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// Seed of every random choice.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Open one connection through the emulated cluster and report how it ended.
+    Probe {
+        /// Manifest files or directories (repeatable; `-` reads standard input).
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// Source: a pod as `namespace/name`, a node name, or `internet`.
+        #[arg(long)]
+        from: String,
+        /// Destination: a pod as `namespace/name`, or an IP address.
+        #[arg(long)]
+        to: String,
+        /// Destination port and protocol, e.g. `80/TCP`.
+        #[arg(long)]
+        port: PortProtocol,
+        /// Print every hop of every frame: devices, routes, tunnels, filters and verdicts.
+        #[arg(long)]
+        trace: bool,
+        /// Capture the source's `eth0` into this pcap file.
+        #[arg(long)]
+        pcap: Option<PathBuf>,
+        /// Seed of every random choice.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Why one connection is allowed or denied, in plain words.
     Explain {
@@ -170,7 +222,14 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// Runs one parsed command and returns what it prints on standard output.
 pub fn run(cli: &Cli) -> Result<String, CliError> {
     match &cli.command {
-        Command::Matrix { files, ports, output } => commands::matrix(files, ports, *output),
+        Command::Matrix { files, ports, output, mode, seed } => {
+            commands::matrix(files, ports, *output, *mode, *seed)
+        }
+        Command::Cluster { files, seed } => cluster::cluster(files, *seed),
+        Command::Probe { files, from, to, port, trace, pcap, seed } => {
+            let opts = cluster::ProbeOptions { trace: *trace, pcap: pcap.clone(), seed: *seed };
+            cluster::probe(files, from, to, *port, &opts)
+        }
         Command::Explain { files, from, to, port } => commands::explain(files, from, to, *port),
         Command::Net { file, output, seed, trace, captures } => {
             let opts = net::NetOptions { seed: *seed, trace: *trace, captures: captures.clone() };

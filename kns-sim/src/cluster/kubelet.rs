@@ -51,7 +51,7 @@ pub fn default_conflist(cluster: &Cluster, node: &NodeNet) -> String {
         CniMode::Overlay => 1450,
     };
     let conf = json!({
-        "cniVersion": "1.0.0",
+        "cniVersion": "1.1.0",
         "name": "kns",
         "plugins": [
             {
@@ -317,6 +317,28 @@ impl ClusterNet {
             pod: self.pod_ref(id),
             command: "CHECK",
             message: e.to_string(),
+        })
+    }
+
+    /// CNI GC on a node, as the container runtime runs it: everything the network's plugins
+    /// hold for sandboxes that are not running on the node any more is released.
+    pub fn gc_node(&mut self, node: kns_core::model::NodeId) -> Result<(), ClusterError> {
+        let valid: Vec<kns_core::cni::Attachment> = self
+            .pods
+            .iter()
+            .filter(|(id, p)| self.cluster.pod(**id).node == node && p.host_if.is_some())
+            .map(|(_, p)| kns_core::cni::Attachment {
+                container_id: p.container_id.clone(),
+                ifname: "eth0".into(),
+            })
+            .collect();
+        let node_ns = self.nodes[node.index()].ns;
+        let cni = &mut self.node_cni[node.index()];
+        let mut host = SimNetHost::new(&mut self.sim, node_ns, &mut cni.files);
+        let done =
+            cni.runtime.load_config(&host).and_then(|l| cni.runtime.gc(&mut host, &l.list, &valid));
+        done.map_err(|e| {
+            ClusterError::Build(format!("CNI GC on node {}: {e}", self.cluster.node(node).name))
         })
     }
 

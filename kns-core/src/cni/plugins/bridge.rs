@@ -14,7 +14,7 @@ use super::{
 };
 use crate::cni::host::{HostError, LinkKind, Netns};
 use crate::cni::plugin::{CmdArgs, CniPlugin, Env};
-use crate::cni::types::{CniError, CniResult, NetConf, Route};
+use crate::cni::types::{Attachment, CniError, CniResult, NetConf, Route};
 
 /// The `bridge` plugin.
 #[derive(Debug, Clone, Copy, Default)]
@@ -125,6 +125,13 @@ impl CniPlugin for Bridge {
             teardown_ip_masq(env.host, addr, conf.network_name(), &args.container_id);
         }
         Ok(())
+    }
+
+    /// GC: the addresses are the IPAM plugin's, so GC is delegated to it (as the real plugin
+    /// does since CNI 1.1).
+    fn gc(&self, env: &mut Env<'_>, conf: &NetConf, valid: &[Attachment]) -> Result<(), CniError> {
+        let ipam = ipam_type(conf)?;
+        env.delegate_gc(&ipam, conf, valid)
     }
 
     fn check(&self, env: &mut Env<'_>, args: &CmdArgs, conf: &NetConf) -> Result<(), CniError> {

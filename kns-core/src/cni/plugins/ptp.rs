@@ -13,7 +13,7 @@ use super::{
 };
 use crate::cni::host::{HostError, LinkKind, Netns, RouteEntry};
 use crate::cni::plugin::{CmdArgs, CniPlugin, Env};
-use crate::cni::types::{CniError, CniResult, NetConf};
+use crate::cni::types::{Attachment, CniError, CniResult, NetConf};
 
 /// The `ptp` plugin.
 #[derive(Debug, Clone, Copy, Default)]
@@ -90,6 +90,13 @@ impl CniPlugin for Ptp {
             teardown_ip_masq(env.host, addr, conf.network_name(), &args.container_id);
         }
         Ok(())
+    }
+
+    /// GC: the addresses are the IPAM plugin's, so GC is delegated to it (as the real plugin
+    /// does since CNI 1.1).
+    fn gc(&self, env: &mut Env<'_>, conf: &NetConf, valid: &[Attachment]) -> Result<(), CniError> {
+        let ipam = ipam_type(conf)?;
+        env.delegate_gc(&ipam, conf, valid)
     }
 
     fn check(&self, env: &mut Env<'_>, args: &CmdArgs, conf: &NetConf) -> Result<(), CniError> {

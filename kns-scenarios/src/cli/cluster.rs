@@ -1,0 +1,148 @@
+//! `kns cluster` and `kns probe`: the manifests built into a living emulated cluster.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use kns_core::{Cluster, PortProtocol};
+use kns_sim::cluster::{ClusterNet, ClusterOptions, Source, delivered, outcome_word};
+use kns_sim::stack::apps::ProbeConfig;
+
+use super::commands::load;
+use super::error::CliError;
+
+/// Builds the cluster of the manifests, printing its warnings on standard error.
+pub fn build(files: &[PathBuf], seed: u64) -> Result<ClusterNet, CliError> {
+    let cluster = load(files)?;
+    let net = ClusterNet::build(cluster, ClusterOptions { seed, ..ClusterOptions::default() })
+        .map_err(|e| CliError::Usage(format!("building the cluster: {e}")))?;
+    for w in net.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(net)
+}
+
+/// `kns cluster`: nodes, pods, addresses and routes of the built cluster.
+pub fn cluster(files: &[PathBuf], seed: u64) -> Result<String, CliError> {
+    let mut net = build(files, seed)?;
+    Ok(net.show())
+}
+
+/// Resolves `namespace/name` to a running pod.
+fn pod_source(cluster: &Cluster, text: &str) -> Result<Source, CliError> {
+    match cluster.pod_by_ref(text) {
+        Some(p) => Ok(Source::Pod(p.id)),
+        None => match cluster.node_by_name(text) {
+            Some(n) => Ok(Source::Node(n.id)),
+            None if text == "internet" => Ok(Source::Internet),
+            None => Err(CliError::Usage(format!(
+                "no pod `{text}` (write namespace/name, a node name, or `internet`)"
+            ))),
+        },
+    }
+}
+
+/// Options of `kns probe`.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// Print every hop of every frame of the connection.
+    pub trace: bool,
+    /// Capture the source's `eth0` into this pcap file.
+    pub pcap: Option<PathBuf>,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+/// `kns probe`: one connection and its result.
+pub fn probe(
+    files: &[PathBuf],
+    from: &str,
+    to: &str,
+    port: PortProtocol,
+    opts: &ProbeOptions,
+) -> Result<String, CliError> {
+    let mut net = build(files, opts.seed)?;
+    let source = pod_source(net.cluster(), from)?;
+    let (dst_ip, dst_name) = match to.parse::<IpAddr>() {
+        Ok(ip) => (ip, net.cluster().pod_by_ip(ip).map(|p| net.cluster().pod_ref(p.id))),
+        Err(_) => match net.cluster().pod_by_ref(to) {
+            Some(p) => (p.ip, Some(net.cluster().pod_ref(p.id))),
+            None => {
+                return Err(CliError::Usage(format!(
+                    "no pod `{to}` (write namespace/name or an IP address)"
+                )));
+            }
+        },
+    };
+    let src_ns = net.source_ns(source).map_err(|e| CliError::Usage(e.to_string()))?;
+    let capture = match &opts.pcap {
+        Some(_) => Some(
+            net.sim_mut()
+                .capture(src_ns, "eth0")
+                .map_err(|e| CliError::Usage(format!("--pcap: {e}")))?,
+        ),
+        None => None,
+    };
+    if opts.trace {
+        net.sim_mut().enable_trace();
+    }
+    let result = net
+        .probe(source, SocketAddr::new(dst_ip, port.port), port.protocol, ProbeConfig::default())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut out = String::new();
+    let dst_text = match dst_name {
+        Some(name) => format!("{name} ({dst_ip})"),
+        None => dst_ip.to_string(),
+    };
+    out.push_str(&format!("probe {from} -> {dst_text} port {port}\n"));
+    if opts.trace {
+        out.push_str("\n# every hop, in order\n");
+        for event in net.sim_mut().take_trace() {
+            out.push_str(&format!("{event}\n"));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!("result: {}\n", result.outcome));
+    if let (Some(id), Some(path)) = (capture, &opts.pcap) {
+        write_pcap(&net, id, path)?;
+    }
+    Ok(out)
+}
+
+fn write_pcap(net: &ClusterNet, id: kns_sim::net::CaptureId, path: &Path) -> Result<(), CliError> {
+    let f = std::fs::File::create(path)
+        .map_err(|e| CliError::Io { path: path.display().to_string(), source: e })?;
+    let n = net.sim().write_pcap(id, std::io::BufWriter::new(f)).map_err(|e| CliError::Io {
+        path: path.display().to_string(),
+        source: std::io::Error::other(e),
+    })?;
+    eprintln!("captured {n} frames into {}", path.display());
+    Ok(())
+}
+
+/// `kns matrix --mode packet`: a real connection per pair and port, in the policy matrix's
+/// shape (a cell is true when the destination itself answered).
+pub fn packet_matrix_view(
+    cluster: Cluster,
+    ports: &[PortProtocol],
+    seed: u64,
+) -> Result<super::MatrixView, CliError> {
+    let mut net = ClusterNet::build(cluster, ClusterOptions { seed, ..ClusterOptions::default() })
+        .map_err(|e| CliError::Usage(format!("building the cluster: {e}")))?;
+    for w in net.warnings() {
+        eprintln!("warning: {w}");
+    }
+    let m = net
+        .packet_matrix(ports, &ProbeConfig::default())
+        .map_err(|e| CliError::Internal(e.to_string()))?;
+    let pods: Vec<String> = m.pods.iter().map(|p| net.cluster().pod_ref(*p)).collect();
+    let probes = m
+        .ports
+        .iter()
+        .zip(&m.outcomes)
+        .map(|(pp, grid)| {
+            let grid = grid.iter().map(|row| row.iter().map(delivered).collect()).collect();
+            (*pp, grid)
+        })
+        .collect();
+    Ok(super::MatrixView { pods, probes })
+}
