@@ -14,7 +14,7 @@ use super::{
 };
 use crate::cni::host::{HostError, LinkKind, Netns};
 use crate::cni::plugin::{CmdArgs, CniPlugin, Env};
-use crate::cni::types::{CniError, CniResult, NetConf, Route};
+use crate::cni::types::{Attachment, CniError, CniResult, NetConf, Route};
 
 /// The `bridge` plugin.
 #[derive(Debug, Clone, Copy, Default)]
@@ -125,6 +125,14 @@ impl CniPlugin for Bridge {
             teardown_ip_masq(env.host, addr, conf.network_name(), &args.container_id);
         }
         Ok(())
+    }
+
+    fn status(&self, env: &mut Env<'_>, conf: &NetConf) -> Result<(), CniError> {
+        env.delegate_status(&ipam_type(conf)?, conf)
+    }
+
+    fn gc(&self, env: &mut Env<'_>, conf: &NetConf, valid: &[Attachment]) -> Result<(), CniError> {
+        env.delegate_gc(&ipam_type(conf)?, conf, valid)
     }
 
     fn check(&self, env: &mut Env<'_>, args: &CmdArgs, conf: &NetConf) -> Result<(), CniError> {
