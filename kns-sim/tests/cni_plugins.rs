@@ -398,3 +398,78 @@ fn two_pods_on_a_bridge_ping_each_other() {
     assert!(out.output().contains("3 packets transmitted, 3 received"), "{}", out.output());
     assert!(n.sim.conservation().holds());
 }
+
+#[test]
+fn host_local_gives_requested_addresses() {
+    let mut n = Node::new(10);
+    n.install(
+        "10-small.conf",
+        r#"{"cniVersion":"1.0.0","name":"small","type":"bridge","bridge":"br0",
+            "capabilities":{"ips":true},
+            "ipam":{"type":"host-local","subnet":"10.9.0.0/24","rangeStart":"10.9.0.2","rangeEnd":"10.9.0.9"}}"#,
+    );
+    let mut a = n.pod("p1");
+    a.args.push(("IP".into(), "10.9.0.7".into()));
+    assert_eq!(addresses(&n.add(&a).unwrap()), ["10.9.0.7/24"]);
+    let mut b = n.pod("p2");
+    b.capability_args.insert("ips".into(), r#"["10.9.0.5/24"]"#.parse().unwrap());
+    assert_eq!(addresses(&n.add(&b).unwrap()), ["10.9.0.5/24"]);
+    let mut c = n.pod("p3");
+    c.args.push(("IP".into(), "10.9.0.7".into()));
+    let e = n.add(&c).unwrap_err();
+    assert_eq!(
+        e.msg,
+        "requested IP address 10.9.0.7 is not available in range set 10.9.0.2-10.9.0.9"
+    );
+    let mut d = n.pod("p4");
+    d.args.push(("IP".into(), "10.10.0.1".into()));
+    let e = n.add(&d).unwrap_err();
+    assert_eq!(e.msg, "requested IP address 10.10.0.1 is not in any configured range");
+    // Plain allocation goes on after the last reserved address.
+    let e = n.pod("p5");
+    assert_eq!(addresses(&n.add(&e).unwrap()), ["10.9.0.6/24"]);
+}
+
+#[test]
+fn ip_masq_and_portmap_hairpin_rewrite_sources() {
+    let mut n = Node::new(11);
+    n.install("10-podnet.conflist", BRIDGE);
+    let mut pod = n.pod("pod-a");
+    pod.capability_args.insert("portMappings".into(), port_mappings_value(&[(8080, 80, "tcp")]));
+    n.add(&pod).unwrap();
+    let node = n.node;
+    let outside = n.sim.netns_add("outside").unwrap();
+    n.sim.link_connect(outside, "eth0", node, "eth0", LinkParams::default()).unwrap();
+    n.sim.addr_add(outside, "eth0", "192.168.0.2/24".parse().unwrap()).unwrap();
+    n.sim.addr_add(node, "eth0", "192.168.0.1/24".parse().unwrap()).unwrap();
+    let p = n.ns("pod-a");
+    for ns in [outside, p] {
+        let seed = n.sim.child_seed();
+        n.sim.attach_stack(ns, SmolStack::new(StackConfig::with_seed(seed), n.sim.now()));
+    }
+    // `outside` has no route to the pod network: only a masqueraded ping comes back.
+    let ping = n
+        .sim
+        .stack_mut::<SmolStack>(p)
+        .unwrap()
+        .spawn(Ping::new(PingConfig::new(ip("192.168.0.2"), 2)));
+    // The pod reaches itself through its own host port (hairpin, masqueraded by the mark).
+    n.sim.stack_mut::<SmolStack>(p).unwrap().spawn(TcpEcho::new(80));
+    let mut cfg = TcpClientConfig::new("192.168.0.1:8080".parse().unwrap(), "me again");
+    cfg.expect = Some(8);
+    let c = n.sim.stack_mut::<SmolStack>(p).unwrap().spawn(TcpClient::new(cfg));
+    n.sim.kick(p);
+    n.sim.run_for(Duration::from_secs(10));
+    let s = n.sim.stack_mut::<SmolStack>(p).unwrap();
+    let out = s.app::<Ping>(ping).unwrap();
+    assert!(out.success(), "{}", out.output());
+    let tc = s.app::<TcpClient>(c).unwrap();
+    assert_eq!((tc.error(), tc.received()), (None, &b"me again"[..]));
+    let now = n.sim.now();
+    let ct = n.sim.netfilter_mut(node).conntrack_list(now);
+    assert!(ct.contains("src=10.244.1.2 dst=192.168.0.2"), "{ct}");
+    assert!(
+        ct.contains("dst=192.168.0.1 sport=") && ct.contains("src=10.244.1.2 dst=10.244.1.1"),
+        "{ct}"
+    );
+}
