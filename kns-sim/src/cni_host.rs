@@ -11,8 +11,8 @@
 //! use kns_sim::cni_host::{SimNetHost, netns_path};
 //!
 //! let mut sim = Sim::new(1);
-//! let node = sim.netns_add("node:a").unwrap();
-//! sim.netns_add("pod:default/web").unwrap();
+//! let node = sim.netns_add("node-a").unwrap();
+//! sim.netns_add("web").unwrap();
 //! let mut files = MemFiles::new();
 //! let runtime = CniRuntime::with_reference_plugins();
 //! let mut host = SimNetHost::new(&mut sim, node, &mut files);
@@ -21,7 +21,7 @@
 //! let net = runtime.load_config(&host).unwrap();
 //! let rt = RuntimeConf {
 //!     container_id: "c1".into(),
-//!     netns: netns_path("pod:default/web"),
+//!     netns: netns_path("web"),
 //!     ifname: "lo".into(),
 //!     ..Default::default()
 //! };

@@ -195,6 +195,13 @@ impl Env<'_> {
         p.check(self, args, conf)
     }
 
+    /// Runs plugin `plugin_type`'s STATUS.
+    pub fn delegate_status(&mut self, plugin_type: &str, conf: &NetConf) -> Result<(), CniError> {
+        let p = self.plugins.get(plugin_type)?;
+        check_version(p, conf.version())?;
+        p.status(self, conf)
+    }
+
     /// Runs plugin `plugin_type`'s GC.
     pub fn delegate_gc(
         &mut self,

@@ -127,11 +127,12 @@ impl CniPlugin for Bridge {
         Ok(())
     }
 
-    /// GC: the addresses are the IPAM plugin's, so GC is delegated to it (as the real plugin
-    /// does since CNI 1.1).
+    fn status(&self, env: &mut Env<'_>, conf: &NetConf) -> Result<(), CniError> {
+        env.delegate_status(&ipam_type(conf)?, conf)
+    }
+
     fn gc(&self, env: &mut Env<'_>, conf: &NetConf, valid: &[Attachment]) -> Result<(), CniError> {
-        let ipam = ipam_type(conf)?;
-        env.delegate_gc(&ipam, conf, valid)
+        env.delegate_gc(&ipam_type(conf)?, conf, valid)
     }
 
     fn check(&self, env: &mut Env<'_>, args: &CmdArgs, conf: &NetConf) -> Result<(), CniError> {

@@ -162,42 +162,6 @@ fn parse(conf: &NetConf) -> Result<Parsed, CniError> {
     Ok(Parsed { sets, routes: c.routes, dir })
 }
 
-/// Addresses the runtime asks for: the `ips` capability (`runtimeConfig.ips`, CIDRs or bare
-/// addresses) and `IP=a,b` in `CNI_ARGS`, as the real plugin accepts them.
-fn requested_ips(conf: &NetConf, args: &CmdArgs) -> Result<Vec<IpAddr>, CniError> {
-    let mut out = Vec::new();
-    let parse_one = |text: &str| -> Result<IpAddr, CniError> {
-        let t = text.trim();
-        t.parse::<IpNet>().map(|n| n.addr()).or_else(|_| t.parse::<IpAddr>()).map_err(|_| {
-            CniError::new(
-                ErrorCode::InvalidNetworkConfig,
-                format!("host-local: invalid requested IP `{t}`"),
-            )
-        })
-    };
-    if let Some(Value::Array(items)) = conf.runtime_config.get("ips") {
-        for item in items {
-            match item.as_str() {
-                Some(t) => out.push(parse_one(t)?),
-                None => {
-                    return Err(CniError::new(
-                        ErrorCode::InvalidNetworkConfig,
-                        format!("host-local: runtimeConfig.ips: expected strings, found {item}"),
-                    ));
-                }
-            }
-        }
-    }
-    for (k, v) in &args.args {
-        if k == "IP" {
-            for t in v.split(',').filter(|t| !t.trim().is_empty()) {
-                out.push(parse_one(t)?);
-            }
-        }
-    }
-    Ok(out)
-}
-
 fn owner(args: &CmdArgs) -> String {
     format!("{}\r\n{}", args.container_id.trim(), args.ifname)
 }
@@ -231,7 +195,7 @@ impl CniPlugin for HostLocal {
                 )));
             }
         }
-        let requested = requested_ips(conf, args)?;
+        let mut requested = requested_ips(args, conf)?;
         if let Some(a) =
             requested.iter().find(|a| !p.sets.iter().flatten().any(|r| r.contains(**a)))
         {
@@ -241,37 +205,48 @@ impl CniPlugin for HostLocal {
         }
         let mut ips = Vec::new();
         let mut taken: Vec<String> = Vec::new();
+        let mut last_reserved = Vec::new();
         for (idx, set) in p.sets.iter().enumerate() {
             let last_path = format!("{}/last_reserved_ip.{idx}", p.dir);
-            let last = files.read(&last_path).ok().and_then(|t| t.trim().parse::<IpAddr>().ok());
-            let wanted = requested.iter().copied().find(|a| set.iter().any(|r| r.contains(*a)));
+            let wanted = requested.iter().position(|a| set.iter().any(|r| r.contains(*a)));
             let chosen = match wanted {
-                Some(a) if files.read(&format!("{}/{a}", p.dir)).is_ok() => {
-                    for t in &taken {
-                        files.remove(t);
+                Some(i) => {
+                    let a = requested.remove(i);
+                    let r = set.iter().find(|r| r.contains(a)).expect("found just above");
+                    if Some(a) == r.gateway || files.read(&format!("{}/{a}", p.dir)).is_ok() {
+                        Err(format!(
+                            "requested IP address {a} is not available in range set {}",
+                            r.text()
+                        ))
+                    } else {
+                        Ok((a, r))
                     }
-                    return Err(internal(format!(
-                        "requested IP address {a} is not available in range set {}",
-                        set.iter().map(Range::text).collect::<Vec<_>>().join(",")
-                    )));
                 }
-                Some(a) => set.iter().find(|r| r.contains(a)).map(|r| (a, r)),
-                None => allocate(set, last, |a| files.read(&format!("{}/{a}", p.dir)).is_ok()),
+                None => {
+                    let last =
+                        files.read(&last_path).ok().and_then(|t| t.trim().parse::<IpAddr>().ok());
+                    allocate(set, last, |a| files.read(&format!("{}/{a}", p.dir)).is_ok()).ok_or_else(|| {
+                        let sets: Vec<String> = set.iter().map(Range::text).collect();
+                        format!(
+                            "failed to allocate for range {idx}: no IP addresses available in range set: {}",
+                            sets.join(",")
+                        )
+                    })
+                }
             };
-            let Some((ip, range)) = chosen else {
-                // Release what this call reserved from earlier range sets before failing.
-                for a in &taken {
-                    files.remove(a);
+            let (ip, range) = match chosen {
+                Ok(c) => c,
+                Err(msg) => {
+                    // Release what this call reserved from earlier range sets before failing.
+                    for a in &taken {
+                        files.remove(a);
+                    }
+                    return Err(internal(msg));
                 }
-                let sets: Vec<String> = set.iter().map(Range::text).collect();
-                return Err(internal(format!(
-                    "failed to allocate for range {idx}: no IP addresses available in range set: {}",
-                    sets.join(",")
-                )));
             };
             let path = format!("{}/{ip}", p.dir);
             files.write(&path, &owner(args));
-            files.write(&last_path, &ip.to_string());
+            last_reserved.push((idx, ip));
             taken.push(path);
             ips.push(IpConfig {
                 // Invariant: the prefix length comes from a parsed `IpNet` of the same family.
@@ -281,6 +256,16 @@ impl CniPlugin for HostLocal {
                 interface: None,
                 extra: Default::default(),
             });
+        }
+        if let Some(a) = requested.first() {
+            // Two requested addresses for one range set: the second finds no set left.
+            for t in &taken {
+                files.remove(t);
+            }
+            return Err(internal(format!("requested IP address {a} has no range set left")));
+        }
+        for (idx, ip) in last_reserved {
+            files.write(&format!("{}/last_reserved_ip.{idx}", p.dir), &ip.to_string());
         }
         Ok(CniResult {
             cni_version: conf.version().to_string(),
@@ -323,6 +308,38 @@ impl CniPlugin for HostLocal {
         });
         Ok(())
     }
+}
+
+/// Addresses the runtime asked for, as the real plugin reads them: the `ips` capability
+/// (`runtimeConfig.ips`), `args.cni.ips` in the configuration, and `IP=` in `CNI_ARGS`
+/// (comma-separated); a prefix length, if given, is ignored.
+fn requested_ips(args: &CmdArgs, conf: &NetConf) -> Result<Vec<IpAddr>, CniError> {
+    let mut texts: Vec<String> = Vec::new();
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    texts.extend(strings(conf.runtime_config.get("ips")));
+    texts.extend(strings(conf.args.as_ref().and_then(|a| a.get("cni")).and_then(|c| c.get("ips"))));
+    for (k, v) in &args.args {
+        if k == "IP" {
+            texts.extend(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+        }
+    }
+    let mut out = Vec::new();
+    for t in texts {
+        let a = t.split('/').next().and_then(|a| a.parse::<IpAddr>().ok()).ok_or_else(|| {
+            CniError::new(
+                ErrorCode::InvalidNetworkConfig,
+                format!("host-local: invalid requested IP {t:?}"),
+            )
+        })?;
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    Ok(out)
 }
 
 /// Removes the reservations whose owner satisfies `doomed`.

@@ -114,12 +114,23 @@ pub(crate) fn ensure_rule(
     chain: &str,
     rule: &[String],
 ) -> Result<(), CniError> {
+    ensure_rule_at(host, chain, rule, false)
+}
+
+/// Adds `rule` to a nat chain unless an identical rule is there: first in the chain when
+/// `prepend`, else last.
+pub(crate) fn ensure_rule_at(
+    host: &mut dyn NetHost,
+    chain: &str,
+    rule: &[String],
+    prepend: bool,
+) -> Result<(), CniError> {
     let mut check = words(&["-t", "nat", "-C", chain]);
     check.extend(rule.iter().cloned());
     if host.iptables(Netns::Host, &check).is_ok() {
         return Ok(());
     }
-    let mut add = words(&["-t", "nat", "-A", chain]);
+    let mut add = words(&["-t", "nat", if prepend { "-I" } else { "-A" }, chain]);
     add.extend(rule.iter().cloned());
     ipt(host, add).map(drop)
 }

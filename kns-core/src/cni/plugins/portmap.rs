@@ -11,7 +11,9 @@ use std::net::IpAddr;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{chain_name, ensure_chain, ensure_rule, internal, ipt, prev_result, words};
+use super::{
+    chain_name, ensure_chain, ensure_rule, ensure_rule_at, internal, ipt, prev_result, words,
+};
 use crate::cni::host::Netns;
 use crate::cni::plugin::{CmdArgs, CniPlugin, Env};
 use crate::cni::types::{CniError, CniResult, NetConf, decode_value};
@@ -169,7 +171,9 @@ impl CniPlugin for Portmap {
                     "MASQUERADE",
                 ]),
             )?;
-            ensure_rule(
+            // First in POSTROUTING: ahead of `ipMasq` chains, whose ACCEPT for the pod subnet
+            // would otherwise end the walk before a hairpin connection is masqueraded.
+            ensure_rule_at(
                 host,
                 "POSTROUTING",
                 &words(&[
@@ -180,6 +184,7 @@ impl CniPlugin for Portmap {
                     "-j",
                     MASQ_CHAIN,
                 ]),
+                true,
             )?;
         }
         let dn = chain_name("CNI-DN-", conf.network_name(), &args.container_id);
