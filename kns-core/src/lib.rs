@@ -8,8 +8,9 @@
 //! deterministic synthetic cluster generator.
 //!
 //! **Invariant:** no I/O, no clock, no entropy. Everything here is a pure function of its
-//! inputs (the proxies' random choices come from ChaCha generators seeded by the caller), so the simulator (`kns-sim`) and the CLI (`kns-scenarios`) can rely on it for
-//! reproducible answers.
+//! inputs (the proxies' random choices come from ChaCha generators seeded by the caller), so
+//! the simulator (`kns-sim`) and the CLI (`kns-scenarios`) can rely on it for reproducible
+//! answers.
 
 pub mod flow;
 pub mod manifest;

@@ -8,6 +8,7 @@ pub mod cmd;
 pub mod conntrack;
 pub mod drop;
 pub mod engine;
+pub mod kube_proxy;
 pub mod net;
 pub mod netfilter;
 pub mod script;
