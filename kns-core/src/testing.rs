@@ -6,8 +6,10 @@
 //! arguments (and, for strategies, on proptest's seeded runner).
 
 pub mod build;
+pub mod services;
 pub mod strategies;
 pub mod synthetic;
 
 pub use build::ClusterBuilder;
+pub use services::service_cluster;
 pub use synthetic::synthetic_cluster;

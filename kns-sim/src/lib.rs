@@ -10,6 +10,7 @@ pub mod cni_host;
 pub mod conntrack;
 pub mod drop;
 pub mod engine;
+pub mod kube_proxy;
 pub mod net;
 pub mod netfilter;
 pub mod policy_agent;
