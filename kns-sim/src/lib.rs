@@ -6,6 +6,7 @@
 
 pub mod cmd;
 pub mod conntrack;
+pub mod dns;
 pub mod drop;
 pub mod engine;
 pub mod net;

@@ -1,0 +1,14 @@
+//! Cluster DNS: a CoreDNS-like server, an emulated upstream, and the resolver a pod runs.
+//!
+//! - [`message`]: DNS messages as values, and their wire format (through `simple-dns`).
+//! - [`records`]: reverse names, dashed addresses, zone membership.
+//! - [`zone`]: the `kubernetes` plugin's view of a [`Cluster`](kns_core::Cluster).
+
+pub mod message;
+pub mod records;
+#[cfg(test)]
+mod testing;
+pub mod zone;
+
+pub use message::{Message, Question, RData, Rcode, Record, RecordType};
+pub use zone::{ClusterZone, PodMode, ZoneConfig};
