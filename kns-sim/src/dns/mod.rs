@@ -3,7 +3,9 @@
 //! - [`message`]: DNS messages as values, and their wire format (through `simple-dns`).
 //! - [`records`]: reverse names, dashed addresses, zone membership.
 //! - [`zone`]: the `kubernetes` plugin's view of a [`Cluster`](kns_core::Cluster).
+//! - [`corefile`]: the Corefile subset, parsed with line numbers.
 
+pub mod corefile;
 pub mod message;
 pub mod records;
 #[cfg(test)]

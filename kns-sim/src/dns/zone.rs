@@ -65,15 +65,26 @@ pub struct ZoneConfig {
 }
 
 impl ZoneConfig {
-    /// kubeadm's settings for `domain`: reverse zones, `pods insecure`, TTL 5.
-    pub fn kubeadm(domain: &str) -> ZoneConfig {
+    /// The plugin's defaults for `domain`: no reverse zones, no pod records, TTL 5.
+    pub fn new(domain: &str) -> ZoneConfig {
         ZoneConfig {
             domain: super::message::normalize(domain),
-            reverse_zones: vec!["in-addr.arpa".into(), "ip6.arpa".into()],
-            pods: PodMode::Insecure,
+            reverse_zones: Vec::new(),
+            pods: PodMode::Disabled,
             ttl: DEFAULT_TTL,
             namespaces: None,
             endpoint_pod_names: false,
+        }
+    }
+
+    /// kubeadm's settings for `domain` (`kubernetes <domain> in-addr.arpa ip6.arpa { pods
+    /// insecure; ttl 30 }`).
+    pub fn kubeadm(domain: &str) -> ZoneConfig {
+        ZoneConfig {
+            reverse_zones: vec!["in-addr.arpa".into(), "ip6.arpa".into()],
+            pods: PodMode::Insecure,
+            ttl: 30,
+            ..ZoneConfig::new(domain)
         }
     }
 
@@ -188,6 +199,9 @@ impl ClusterZone {
             });
         }
         if let Some(records) = self.pod_records(&q.name) {
+            if records.is_empty() {
+                return Some(self.negative(&zone, Rcode::NxDomain));
+            }
             let matching: Vec<Record> =
                 records.into_iter().filter(|r| r.data.record_type() == q.qtype).collect();
             return Some(if matching.is_empty() {
@@ -491,7 +505,12 @@ mod tests {
         let z = ClusterZone::build(&cluster(), ZoneConfig::kubeadm("cluster.local"));
         let a = ask(&z, "web.prod.svc.cluster.local", RecordType::A);
         assert_eq!((a.rcode, data(&a)), (Rcode::NoError, vec!["10.96.0.20".to_string()]));
-        assert_eq!(a.answers[0].ttl, 5);
+        assert_eq!(a.answers[0].ttl, 30, "kubeadm's Corefile sets ttl 30");
+        let plain = ClusterZone::build(&cluster(), ZoneConfig::new("cluster.local"));
+        assert_eq!(ask(&plain, "web.prod.svc.cluster.local", RecordType::A).answers[0].ttl, 5);
+        assert!(plain.answer(&Question::new("20.0.96.10.in-addr.arpa", RecordType::Ptr)).is_none());
+        let pods = ask(&plain, "10-244-1-5.prod.pod.cluster.local", RecordType::A);
+        assert_eq!(pods.rcode, Rcode::NxDomain, "pods disabled");
         let srv = ask(&z, "_http._tcp.web.prod.svc.cluster.local", RecordType::Srv);
         assert_eq!(data(&srv), ["0 100 80 web.prod.svc.cluster.local."]);
         assert_eq!(srv.additional.len(), 1, "the target's address comes along");
@@ -519,7 +538,7 @@ mod tests {
         let soa = ask(&z, "cluster.local", RecordType::Soa);
         assert_eq!(
             data(&soa),
-            ["ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5"]
+            ["ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 30"]
         );
     }
 
@@ -554,7 +573,16 @@ mod tests {
         let mut verified = ZoneConfig::kubeadm("cluster.local");
         verified.pods = PodMode::Verified;
         let zv = ClusterZone::build(&cluster(), verified);
-        assert_eq!(ask(&zv, "10-244-1-99.prod.pod.cluster.local", RecordType::A).answers.len(), 0);
+        assert_eq!(
+            ask(&zv, "10-244-1-99.prod.pod.cluster.local", RecordType::A).rcode,
+            Rcode::NxDomain
+        );
+        let v6 = ask(&zv, "10-244-1-10.prod.pod.cluster.local", RecordType::Aaaa);
+        assert_eq!(
+            (v6.rcode, v6.answers.len()),
+            (Rcode::NoError, 0),
+            "NODATA for the other family"
+        );
         assert_eq!(
             data(&ask(&zv, "10-244-1-10.prod.pod.cluster.local", RecordType::A)),
             ["10.244.1.10"]
