@@ -490,6 +490,26 @@ impl Message {
     }
 }
 
+/// A message prefixed with its two-byte length, as DNS over TCP carries it (RFC 1035 §4.2.2).
+pub fn tcp_frame(bytes: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    let mut out = Vec::with_capacity(bytes.len() + 2);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&bytes[..usize::from(len)]);
+    out
+}
+
+/// Takes the first complete length-prefixed message off the front of `buf`.
+pub fn take_tcp_frame(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let len = usize::from(u16::from_be_bytes([*buf.first()?, *buf.get(1)?]));
+    if buf.len() < 2 + len {
+        return None;
+    }
+    let msg = buf[2..2 + len].to_vec();
+    buf.drain(..2 + len);
+    Some(msg)
+}
+
 /// Lowercases a name and removes its trailing dot (`Web.Prod.` → `web.prod`).
 pub fn normalize(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
@@ -634,6 +654,17 @@ mod tests {
         assert!(parsed.flags.truncated);
         assert!(parsed.answers.len() < m.answers.len());
         assert_eq!(Message::from_wire(&m.to_wire_limited(4096).unwrap()).unwrap(), m);
+    }
+
+    #[test]
+    fn tcp_framing() {
+        let mut buf = tcp_frame(b"abc");
+        buf.extend_from_slice(&tcp_frame(b"de")[..3]);
+        assert_eq!(take_tcp_frame(&mut buf).as_deref(), Some(&b"abc"[..]));
+        assert_eq!(take_tcp_frame(&mut buf), None, "second frame incomplete");
+        buf.push(b'e');
+        assert_eq!(take_tcp_frame(&mut buf).as_deref(), Some(&b"de"[..]));
+        assert!(buf.is_empty());
     }
 
     #[test]

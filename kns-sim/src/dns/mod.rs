@@ -8,6 +8,7 @@
 pub mod corefile;
 pub mod message;
 pub mod records;
+pub mod server;
 #[cfg(test)]
 mod testing;
 pub mod zone;
