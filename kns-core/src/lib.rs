@@ -2,7 +2,8 @@
 //!
 //! This crate holds the typed model of a Kubernetes cluster's networking objects
 //! ([`model`]), the loader that turns real Kubernetes YAML into that model ([`manifest`]),
-//! the shared flow vocabulary ([`flow`]) and the NetworkPolicy semantics ([`policy`]).
+//! the shared flow vocabulary ([`flow`]), the NetworkPolicy semantics ([`policy`]) and the
+//! Service environment variables kubelet sets ([`discovery`]).
 //! With the `testing` feature, `testing` offers cluster builders, proptest strategies and a
 //! deterministic synthetic cluster generator.
 //!
@@ -10,6 +11,7 @@
 //! inputs, so the simulator (`kns-sim`) and the CLI (`kns-scenarios`) can rely on it for
 //! reproducible answers.
 
+pub mod discovery;
 pub mod flow;
 pub mod manifest;
 pub mod model;
