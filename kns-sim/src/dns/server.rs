@@ -37,7 +37,7 @@ const MAX_CHASE: usize = 8;
 /// Settings of a [`DnsServer`] beyond its Corefile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsServerConfig {
-    /// The port to serve (53).
+    /// The port to serve (53); server blocks for other ports are not served.
     pub port: u16,
     /// The upstream a `forward . /etc/resolv.conf` stands for (the node's resolver); `None`
     /// makes such forwards fail with SERVFAIL.
@@ -770,7 +770,8 @@ impl App for DnsServer {
             match t {
                 Transmit::Reply { client: Client::Udp { addr, limit }, message } => {
                     if let Ok(bytes) = message.to_wire_limited(limit) {
-                        if bytes.len() < message.to_wire().map_or(0, |b| b.len()) {
+                        // The TC bit (byte 2, 0x02) set by the cut rather than by an upstream.
+                        if bytes[2] & 0x02 != 0 && !message.flags.truncated {
                             self.core.stats.truncated += 1;
                         }
                         let _ = cx.udp_send(udp, addr, &bytes);

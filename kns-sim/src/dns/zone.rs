@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use kns_core::Protocol;
-use kns_core::model::{Cluster, ServiceType};
+use kns_core::model::{Cluster, EndpointSlice, NamespaceId, ServiceType};
 
 use super::message::{Question, RData, Rcode, Record, RecordType, Soa};
 use super::records::{dashed, in_zone, join, parse_dashed, parse_reverse, reverse_name};
@@ -352,6 +352,13 @@ impl ClusterZone {
             self.add(Record::new(&ns_name, ttl, RData::for_address(ip)));
             self.mark(&ns_name);
         }
+        let mut by_service: BTreeMap<(NamespaceId, &str), Vec<&EndpointSlice>> = BTreeMap::new();
+        for slice in &cluster.endpoint_slices {
+            by_service
+                .entry((slice.namespace, slice.service_name.as_str()))
+                .or_default()
+                .push(slice);
+        }
         let mut reverse: Vec<(IpAddr, String)> = Vec::new();
         let mut endpoint_reverse: Vec<(IpAddr, String)> = Vec::new();
         for svc in &cluster.services {
@@ -395,11 +402,8 @@ impl ClusterZone {
             // Endpoints: the per-endpoint names, and (headless) the Service's own records.
             let mut endpoints: Vec<(String, IpAddr, &Vec<kns_core::model::EndpointPort>)> =
                 Vec::new();
-            for slice in cluster
-                .endpoint_slices
-                .iter()
-                .filter(|s| s.namespace == svc.namespace && s.service_name == svc.name)
-            {
+            let slices = by_service.get(&(svc.namespace, svc.name.as_str())).into_iter().flatten();
+            for slice in slices {
                 for e in slice.endpoints.iter().filter(|e| e.ready) {
                     for &addr in &e.addresses {
                         let host = e
@@ -486,7 +490,7 @@ fn srv_name(port: &str, protocol: Protocol, base: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kns_core::model::{Endpoint, EndpointPort, EndpointSlice};
+    use kns_core::model::{Endpoint, EndpointPort};
 
     fn ask(z: &ClusterZone, name: &str, t: RecordType) -> ZoneAnswer {
         z.answer(&Question::new(name, t)).expect("in zone")
