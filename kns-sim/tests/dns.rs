@@ -492,6 +492,30 @@ fn a_silent_server_costs_timeout_times_attempts() {
 }
 
 #[test]
+fn a_refusing_server_fails_fast() {
+    let mut w = world(12);
+    let (server, coredns) = (w.server, w.coredns);
+    let now = w.sim.now();
+    assert!(w.stack(coredns).stop(server, now), "the server stops (sockets closed)");
+    w.sim.kick(coredns);
+    let start = w.sim.now();
+    let (result, queries, text) = w.lookup("web", Family::V4);
+    assert_eq!(result, Err(LookupError::TryAgain));
+    assert_eq!(queries.len(), 2, "both attempts refused, no waiting");
+    assert!(queries.iter().all(|q| q.refused && q.response.is_none()));
+    assert!(w.sim.now().saturating_since(start) < Duration::from_secs(1));
+    assert!(text.ends_with("refused\n;; no servers could be reached\n"), "{text}");
+    let c = w.dig_config("web.prod.svc.cluster.local", RecordType::A);
+    let (m, text, queries) = w.dig_with(c);
+    assert!(m.is_none());
+    assert_eq!(queries.len(), 3, "dig's three tries");
+    assert!(
+        text.contains(";; communications error to 10.0.0.53#53: connection refused\n"),
+        "{text}"
+    );
+}
+
+#[test]
 fn dig_text_is_exact() {
     let mut w = world(9);
     let c = w.dig_config("web.prod.svc.cluster.local", RecordType::A);

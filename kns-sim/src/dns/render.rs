@@ -17,6 +17,14 @@ pub fn dig_text(dig: &Dig) -> String {
     if queries.iter().any(|r| r.response.as_ref().is_some_and(|(_, m)| m.flags.truncated)) {
         out.push_str(";; Truncated, retrying in TCP mode.\n");
     }
+    for r in queries.iter().filter(|r| r.refused) {
+        let _ = writeln!(
+            out,
+            ";; communications error to {}#{}: connection refused",
+            r.server.ip(),
+            r.server.port()
+        );
+    }
     let last = queries.iter().rev().find(|r| r.response.is_some());
     match (dig.response(), last) {
         (Some(m), Some(record)) => {
@@ -141,7 +149,21 @@ pub fn nslookup_text(lookup: &Lookup, name: &str) -> String {
                     let _ = writeln!(out, "*** Can't find {name}: No answer");
                 }
                 (LookupError::TryAgain, None | Some(Rcode::NoError)) => {
-                    out.push_str(";; connection timed out; no servers could be reached\n");
+                    let refused: Vec<&QueryRecord> =
+                        lookup.queries().iter().filter(|r| r.refused).collect();
+                    for r in &refused {
+                        let _ = writeln!(
+                            out,
+                            ";; communications error to {}#{}: connection refused",
+                            r.server.ip(),
+                            r.server.port()
+                        );
+                    }
+                    out.push_str(if refused.is_empty() {
+                        ";; connection timed out; no servers could be reached\n"
+                    } else {
+                        ";; no servers could be reached\n"
+                    });
                 }
                 (_, Some(rcode)) => {
                     let _ = writeln!(out, "** server can't find {name}: {rcode}");

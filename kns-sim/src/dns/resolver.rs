@@ -10,9 +10,9 @@
 //! NODATA if any name had no data, else TRY_AGAIN if any server failed, else the last error.
 //!
 //! Each query goes over UDP to each nameserver in turn, `attempts` rounds, waiting `timeout`
-//! per try (glibc shortens the wait for the second and later servers; kns does not, and ICMP
-//! errors are not read: an unreachable server costs its timeout). A truncated answer is asked
-//! again over TCP. Asking for both families sends A and AAAA together for each name, as
+//! per try (glibc shortens the wait for the second and later servers; kns does not). An ICMP
+//! port unreachable (`ECONNREFUSED`) ends a try at once; other ICMP errors are not read, so an
+//! unreachable server costs its timeout. A truncated answer is asked again over TCP. Asking for both families sends A and AAAA together for each name, as
 //! `getaddrinfo` does; the name answers when either has addresses.
 
 use std::fmt;
@@ -27,7 +27,7 @@ use super::message::{
 };
 use super::records::join;
 use crate::stack::apps::{ConnStatus, TcpConn};
-use crate::stack::{App, AppCx, AppPoll, StackError, UdpHandle};
+use crate::stack::{App, AppCx, AppPoll, IcmpHandle, StackError, UdpHandle};
 use crate::time::Time;
 
 /// A pod's `/etc/resolv.conf`.
@@ -339,6 +339,9 @@ pub struct QueryRecord {
     pub response: Option<(Time, Message)>,
     /// The size of the answer in bytes.
     pub response_size: usize,
+    /// The server's host answered ICMP port unreachable (`ECONNREFUSED`): the next try
+    /// starts at once.
+    pub refused: bool,
 }
 
 /// One query in flight, over UDP with retries, then TCP if the answer was truncated.
@@ -398,6 +401,7 @@ impl Exchange {
             query: query.clone(),
             response: None,
             response_size: 0,
+            refused: false,
         });
         self.deadline = now + self.timeout;
         if tcp {
@@ -438,6 +442,23 @@ impl Exchange {
         } else {
             self.result = Some(Some(msg));
         }
+    }
+
+    /// ICMP port unreachable came back for this exchange's UDP try.
+    fn on_refused(&mut self, now: Time, cx: &mut AppCx<'_>, log: &mut Vec<QueryRecord>) {
+        log[self.record].refused = true;
+        self.state = ExState::Idle;
+        self.try_index += 1;
+        self.next_try(now, cx, false, log);
+    }
+
+    /// Whether an ICMP error about a datagram from local port `port` to `dst` is about this
+    /// exchange's UDP try in flight.
+    fn refused_by(&self, port: u16, dst: SocketAddr, local_port: Option<u16>) -> bool {
+        matches!(self.state, ExState::Udp)
+            && self.result.is_none()
+            && dst == self.server()
+            && local_port == Some(port)
     }
 
     fn matches(&self, from: SocketAddr, msg: &Message) -> bool {
@@ -500,6 +521,22 @@ impl Exchange {
     }
 }
 
+/// Drains `icmp`; returns, for each ICMP port unreachable about a UDP datagram, its source
+/// port and destination.
+fn refusals(cx: &mut AppCx<'_>, icmp: Option<IcmpHandle>) -> Vec<(u16, SocketAddr)> {
+    let mut out = Vec::new();
+    let Some(icmp) = icmp else { return out };
+    while let Some(msg) = cx.icmp_recv(icmp) {
+        if let Some((_, _, original)) = msg.error()
+            && msg.is_port_unreachable()
+            && original.protocol == 17
+        {
+            out.push((original.src_port, SocketAddr::new(original.dst, original.dst_port)));
+        }
+    }
+    out
+}
+
 /// Which address families a [`Lookup`] asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -532,6 +569,7 @@ pub struct Lookup {
     walk: SearchWalk,
     next_id: u16,
     udp: Option<UdpHandle>,
+    icmp: Option<IcmpHandle>,
     current: Vec<Exchange>,
     log: Vec<QueryRecord>,
     result: Option<Result<LookupAnswer, LookupError>>,
@@ -548,6 +586,7 @@ impl Lookup {
             family,
             next_id: (seed ^ (seed >> 16) ^ (seed >> 32) ^ (seed >> 48)) as u16,
             udp: None,
+            icmp: None,
             current: Vec::new(),
             log: Vec::new(),
             result: None,
@@ -662,6 +701,9 @@ impl App for Lookup {
             None => match cx.udp_bind(0) {
                 Ok(u) => {
                     self.udp = Some(u);
+                    // Best effort: without it a refusing server costs its timeout.
+                    self.icmp =
+                        self.conf.nameservers.first().and_then(|ip| cx.icmp_open_for(*ip).ok());
                     if self.conf.nameservers.is_empty() {
                         self.result = Some(Err(LookupError::TryAgain));
                     } else if let WalkStep::Try(name) = self.walk.start() {
@@ -684,6 +726,14 @@ impl App for Lookup {
                     e.on_udp(now, cx, msg, data.len(), &mut self.log);
                 }
             }
+            let local_port = cx.udp_local_port(udp);
+            for (port, dst) in refusals(cx, self.icmp) {
+                if let Some(e) =
+                    self.current.iter_mut().find(|e| e.refused_by(port, dst, local_port))
+                {
+                    e.on_refused(now, cx, &mut self.log);
+                }
+            }
             for e in &mut self.current {
                 e.poll(now, cx, &mut self.log);
             }
@@ -698,6 +748,9 @@ impl App for Lookup {
         }
         if self.result.is_some() {
             cx.remove(udp);
+            if let Some(icmp) = self.icmp.take() {
+                cx.remove(icmp);
+            }
             self.finished_at = Some(now);
             return AppPoll::Done;
         }
@@ -748,6 +801,7 @@ impl DigConfig {
 pub struct Dig {
     config: DigConfig,
     udp: Option<UdpHandle>,
+    icmp: Option<IcmpHandle>,
     exchange: Option<Exchange>,
     log: Vec<QueryRecord>,
     finished_at: Option<Time>,
@@ -757,7 +811,15 @@ pub struct Dig {
 impl Dig {
     /// A dig with `config`.
     pub fn new(config: DigConfig) -> Dig {
-        Dig { config, udp: None, exchange: None, log: Vec::new(), finished_at: None, error: None }
+        Dig {
+            config,
+            udp: None,
+            icmp: None,
+            exchange: None,
+            log: Vec::new(),
+            finished_at: None,
+            error: None,
+        }
     }
 
     /// The options.
@@ -797,6 +859,7 @@ impl App for Dig {
             None => match cx.udp_bind(0) {
                 Ok(u) => {
                     self.udp = Some(u);
+                    self.icmp = cx.icmp_open_for(self.config.server.ip()).ok();
                     let mut ex = Exchange {
                         question: self.config.question.clone(),
                         id: self.config.id,
@@ -831,9 +894,18 @@ impl App for Dig {
                 ex.on_udp(now, cx, msg, data.len(), &mut self.log);
             }
         }
+        let local_port = cx.udp_local_port(udp);
+        for (port, dst) in refusals(cx, self.icmp) {
+            if ex.refused_by(port, dst, local_port) {
+                ex.on_refused(now, cx, &mut self.log);
+            }
+        }
         ex.poll(now, cx, &mut self.log);
         if ex.result.is_some() {
             cx.remove(udp);
+            if let Some(icmp) = self.icmp.take() {
+                cx.remove(icmp);
+            }
             self.finished_at = Some(now);
             return AppPoll::Done;
         }
