@@ -319,7 +319,10 @@ impl ClusterZone {
     fn mark(&mut self, name: &str) {
         let mut n = name;
         loop {
-            self.names.insert(n.to_string());
+            // A name already present has its ancestors marked too.
+            if !self.names.insert(n.to_string()) {
+                break;
+            }
             if n == self.config.domain {
                 break;
             }
@@ -599,6 +602,39 @@ mod tests {
         assert_eq!(nx.rcode, Rcode::NxDomain);
         let dns = ask(&z, "ns.dns.cluster.local", RecordType::A);
         assert_eq!(data(&dns), ["10.96.0.10"]);
+    }
+
+    #[test]
+    fn ipv6_cluster_ips_answer_aaaa_and_ip6_arpa() {
+        let mut c = cluster();
+        let web = c.services.iter_mut().find(|s| s.name == "web").unwrap();
+        web.cluster_ip = Some("fd00::20".parse().unwrap());
+        let z = ClusterZone::build(&c, ZoneConfig::kubeadm("cluster.local"));
+        let aaaa = ask(&z, "web.prod.svc.cluster.local", RecordType::Aaaa);
+        assert_eq!(data(&aaaa), ["fd00::20"]);
+        let a = ask(&z, "web.prod.svc.cluster.local", RecordType::A);
+        assert_eq!((a.rcode, a.answers.len()), (Rcode::NoError, 0));
+        let rev = crate::dns::records::reverse_name("fd00::20".parse().unwrap());
+        let ptr = ask(&z, &rev, RecordType::Ptr);
+        assert_eq!(data(&ptr), ["web.prod.svc.cluster.local."]);
+        assert_eq!(ptr.answers[0].name, rev);
+    }
+
+    #[test]
+    fn thousands_of_services_build_quickly() {
+        let mut c = cluster();
+        let web = c.services.iter().find(|s| s.name == "web").unwrap().clone();
+        for i in 0..5_000u32 {
+            let mut s = web.clone();
+            s.name = format!("svc-{i}");
+            s.id = kns_core::model::ServiceId::from_index(c.services.len());
+            s.cluster_ip = Some(std::net::Ipv4Addr::from(0x0a60_1000 + i).into());
+            c.services.push(s);
+        }
+        let z = ClusterZone::build(&c, ZoneConfig::kubeadm("cluster.local"));
+        let a = ask(&z, "svc-4999.prod.svc.cluster.local", RecordType::A);
+        assert_eq!(data(&a), ["10.96.35.135"]);
+        assert!(z.records().len() > 10_000);
     }
 
     #[test]
