@@ -3,7 +3,8 @@
 //! This crate holds the typed model of a Kubernetes cluster's networking objects
 //! ([`model`]), the loader that turns real Kubernetes YAML into that model ([`manifest`]),
 //! the shared flow vocabulary ([`flow`]), the NetworkPolicy semantics ([`policy`]) and the
-//! service proxy seam with its four modes ([`proxy`]).
+//! service proxy seam with its four modes ([`proxy`]), and the
+//! Service environment variables kubelet sets ([`discovery`]).
 //! With the `testing` feature, `testing` offers cluster builders, proptest strategies and a
 //! deterministic synthetic cluster generator.
 //!
@@ -13,6 +14,7 @@
 //! answers.
 
 pub mod cni;
+pub mod discovery;
 pub mod flow;
 pub mod manifest;
 pub mod model;

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod cmd;
 pub mod cni_host;
 pub mod conntrack;
+pub mod dns;
 pub mod drop;
 pub mod engine;
 pub mod kube_proxy;
