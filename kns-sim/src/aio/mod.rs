@@ -161,6 +161,14 @@ impl AsyncSim {
         self.drive(end, &mut || world.task_count() == 0) == Stop::Done
     }
 
+    /// Runs until at most `left` tasks remain (servers that never finish), or until `limit`
+    /// of virtual time has passed; returns whether that many finished.
+    pub fn run_until_tasks_done_except(&mut self, left: usize, limit: Duration) -> bool {
+        let end = self.now() + limit;
+        let world = self.world.clone();
+        self.drive(end, &mut || world.task_count() <= left) == Stop::Done
+    }
+
     /// Runs `future` as a task of `pod` (other tasks run meanwhile) until it finishes, for at
     /// most `limit` of virtual time.
     pub fn block_on<F>(
