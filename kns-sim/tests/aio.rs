@@ -491,3 +491,74 @@ fn l4_proxy_with_copy_bidirectional_is_the_only_way_to_the_backend() {
     assert_eq!(via_proxy, b"through the proxy");
     assert!(direct, "the backend drops the client's SYNs");
 }
+
+#[test]
+fn sub_millisecond_link_latency_is_seen_exactly_by_both_clocks() {
+    let (mut sim, p) = cluster(12, &[2]);
+    let (client, server) = (p.pod(0, 0), p.pod(0, 1));
+    let params =
+        kns_sim::net::LinkParams { latency: Duration::from_micros(150), ..Default::default() };
+    // The client's veth, both ends: 150 µs each way on each of its two hops.
+    sim.link_set_params(client, "eth0", params.clone()).unwrap();
+    sim.link_set_params(p.nodes[0], "veth0", params).unwrap();
+    let mut asim = AsyncSim::new(sim);
+    asim.spawn_in(server, async {
+        let sock = UdpSocket::bind("0.0.0.0:7").await.unwrap();
+        let mut buf = [0u8; 16];
+        loop {
+            let (n, from) = sock.recv_from(&mut buf).await.unwrap();
+            sock.send_to(&buf[..n], from).await.unwrap();
+        }
+    });
+    let rtts = asim
+        .block_on(
+            client,
+            async {
+                let sock = UdpSocket::bind("0.0.0.0:0").await.unwrap();
+                let mut out = Vec::new();
+                for _ in 0..3 {
+                    let (t0, i0) = (aio::now().unwrap(), tokio::time::Instant::now());
+                    sock.send_to(b"x", sa(pod_addr(0, 1), 7)).await.unwrap();
+                    let mut buf = [0u8; 16];
+                    sock.recv_from(&mut buf).await.unwrap();
+                    out.push((aio::now().unwrap().saturating_since(t0), i0.elapsed()));
+                }
+                out
+            },
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    // The first exchange also waits for ARP (one more round trip on the slow link).
+    assert_eq!(rtts[1], (Duration::from_micros(300), Duration::from_micros(300)));
+    assert_eq!(rtts[2], rtts[1]);
+    assert_eq!(rtts[0].0, rtts[0].1);
+}
+
+#[test]
+fn aborted_tasks_are_dropped_and_report_cancelled() {
+    let (sim, p) = cluster(13, &[1]);
+    let pod = p.pod(0, 0);
+    let mut asim = AsyncSim::new(sim);
+    let sleeper = asim.spawn_in(pod, async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        "woke"
+    });
+    let outcome = asim
+        .block_on(
+            pod,
+            async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                sleeper.abort();
+                sleeper.await
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    assert!(outcome.unwrap_err().is_cancelled());
+    assert_eq!(asim.task_count(), 0);
+    assert_eq!(asim.now(), Time::from_secs(1));
+    // Inside a task the pod is known; outside a run there is neither pod nor clock.
+    let inside = asim.block_on(pod, async { aio::pod() }, Duration::from_secs(1)).unwrap();
+    assert_eq!(inside, Some(pod));
+    assert!(aio::pod().is_none() && aio::now().is_none());
+}
