@@ -97,11 +97,7 @@ fn world(clients: usize, conns: usize) -> AsyncSim {
 
 /// Runs until every client is done (the server's accept loop stays).
 fn run(mut asim: AsyncSim) -> AsyncSim {
-    let end = asim.now() + Duration::from_secs(600);
-    while asim.task_count() > 1 && asim.now() < end {
-        asim.run_for(Duration::from_millis(100));
-    }
-    assert_eq!(asim.task_count(), 1, "every client finished");
+    assert!(asim.run_until_tasks_done_except(1, Duration::from_secs(600)), "clients finished");
     asim
 }
 

@@ -93,6 +93,12 @@ fn udp_echo_across_nodes() {
                     let n = sock.recv(&mut buf).await.unwrap();
                     answers.push(buf[..n].to_vec());
                 }
+                // Nobody on 9999: the peer's ICMP port unreachable fails the next recv.
+                let closed = UdpSocket::bind("0.0.0.0:0").await.unwrap();
+                closed.connect(sa(pod_addr(1, 0), 9999)).await.unwrap();
+                closed.send(b"anyone?").await.unwrap();
+                let e = closed.recv(&mut [0u8; 8]).await.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
                 answers
             },
             Duration::from_secs(10),

@@ -299,7 +299,8 @@ impl World {
 
     /// Number of live tasks.
     pub(crate) fn task_count(&self) -> usize {
-        self.pods.borrow().values().map(|p| p.tasks.len()).sum()
+        let tasks = self.tasks.borrow();
+        tasks.slots.len() - tasks.free.len()
     }
 
     fn poll_task(&self, id: TaskId) {
