@@ -20,10 +20,10 @@
 //!   from the engine (which is ordered by time and sequence) and from tokio's timer wheel
 //!   (deterministic given the clock). `tokio::select!` picks a random first branch from a
 //!   thread-local generator that tokio seeds from the OS unless the runtime is given a seed,
-//!   which tokio only allows with `--cfg tokio_unstable`: with that flag (set in this
-//!   workspace's `.cargo/config.toml`) [`AsyncSim::new`] seeds it from the scenario seed and
+//!   which tokio only allows with `--cfg tokio_unstable`: built with that flag (for example
+//!   `RUSTFLAGS="--cfg tokio_unstable"`), [`AsyncSim::new`] seeds it from the scenario seed and
 //!   [`SELECT_IS_SEEDED`] is true; without it, write `biased;` in `select!`s whose branches can
-//!   be ready together.
+//!   be ready at the same instant.
 //! - *Pod lifetime.* [`AsyncSim::kill_pod`] drops the pod's tasks and resets its connections
 //!   (RST to every peer); [`AsyncSim::delete_pod`] does that and deletes the namespace.
 //! - Tasks handed to `tokio::spawn` run too, but belong to no pod (they cannot create sockets)
