@@ -4,6 +4,7 @@
 //! ChaCha RNG, ordered collections wherever iteration order reaches an output. This crate opens
 //! no files: captures and traces are written to whatever `io::Write` the caller hands in.
 
+pub mod aio;
 pub mod cluster;
 pub mod cmd;
 pub mod cni_host;

@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use kns_core::{Cluster, PortProtocol};
-use kns_sim::cluster::{ClusterNet, ClusterOptions, Source, delivered, outcome_word};
+use kns_sim::cluster::{ClusterNet, ClusterOptions, Source, delivered};
 use kns_sim::stack::apps::ProbeConfig;
 
 use super::commands::load;
