@@ -639,3 +639,22 @@ fn packets_per_probe() {
         stack(&mut sim, server).tcp_sockets().into_iter().map(|t| t.state.to_string()).collect();
     assert_eq!(left, ["LISTEN"]);
 }
+
+#[test]
+fn a_client_that_resets_leaves_no_connection_behind() {
+    let (mut sim, client, server) = routed(11);
+    let app = serve(&mut sim, server, "rst-0", &[(80, TCP)]);
+    let now = sim.now();
+    let h = stack(&mut sim, client).with_cx(now, |cx| cx.tcp_connect(addr("10.0.2.2:80")).unwrap());
+    sim.kick(client);
+    sim.run_for(Duration::from_millis(10));
+    assert_eq!(stack(&mut sim, server).app::<AgnhostServer>(app).unwrap().open_connections(), 1);
+    let now = sim.now();
+    stack(&mut sim, client).with_cx(now, |cx| cx.tcp_abort(h));
+    sim.kick(client);
+    sim.run_until_idle(1_000_000).unwrap();
+    let s = stack(&mut sim, server);
+    assert_eq!(s.app::<AgnhostServer>(app).unwrap().open_connections(), 0);
+    let left: Vec<_> = s.tcp_sockets().into_iter().map(|t| t.state.to_string()).collect();
+    assert_eq!(left, ["LISTEN"]);
+}
