@@ -596,3 +596,65 @@ fn ipv6_probes_see_names_handshakes_and_refusals() {
         ]
     );
 }
+
+#[test]
+fn packets_per_probe() {
+    let (mut sim, client, server) = routed(10);
+    serve(&mut sim, server, "count-0", &[(80, TCP), (53, UDP), (9, SCTP)]);
+    // Warm the neighbour caches.
+    probe_one(&mut sim, client, "10.0.2.2:80", TCP);
+    let mut counts = Vec::new();
+    for (to, proto) in [
+        ("10.0.2.2:80", TCP),
+        ("10.0.2.2:81", TCP),
+        ("10.0.2.2:53", UDP),
+        ("10.0.2.2:54", UDP),
+        ("10.0.2.2:9", SCTP),
+        ("10.0.2.2:10", SCTP),
+    ] {
+        let before = sim.link_stats(client, "eth0").unwrap();
+        let r = probe_one(&mut sim, client, to, proto);
+        let after = sim.link_stats(client, "eth0").unwrap();
+        counts.push((
+            format!("{to}/{proto} {}", r.outcome),
+            after.tx_packets - before.tx_packets,
+            after.rx_packets - before.rx_packets,
+        ));
+    }
+    // `nc -N` (a TcpClient half-closing at once) closes as cleanly: the ACK it owes for the
+    // server's name + FIN is not lost when the stack reaps its socket in TIME-WAIT, so the
+    // server neither retransmits its answer nor gets reset.
+    let before = sim.link_stats(client, "eth0").unwrap();
+    let (got, _) = tcp_exchange(&mut sim, client, "10.0.2.2:80", b"", true);
+    assert_eq!(got, b"count-0");
+    sim.run_for(Duration::from_secs(5));
+    let after = sim.link_stats(client, "eth0").unwrap();
+    let (tx, rx) = (after.tx_packets - before.tx_packets, after.rx_packets - before.rx_packets);
+    counts.push(("nc -N".into(), tx, rx));
+    let got: Vec<_> = counts.iter().map(|(_, tx, rx)| (*tx, *rx)).collect();
+    // TCP connected: SYN, ACK, FIN, ACK out; SYN-ACK, ACK of the FIN, name + FIN in.
+    assert_eq!(got, [(4, 3), (1, 1), (1, 1), (1, 1), (2, 1), (1, 1), (4, 3)], "{counts:#?}");
+    assert_eq!(stack(&mut sim, client).socket_count(), 0);
+    let left: Vec<_> =
+        stack(&mut sim, server).tcp_sockets().into_iter().map(|t| t.state.to_string()).collect();
+    assert_eq!(left, ["LISTEN"]);
+}
+
+#[test]
+fn a_client_that_resets_leaves_no_connection_behind() {
+    let (mut sim, client, server) = routed(11);
+    let app = serve(&mut sim, server, "rst-0", &[(80, TCP)]);
+    let now = sim.now();
+    let h = stack(&mut sim, client).with_cx(now, |cx| cx.tcp_connect(addr("10.0.2.2:80")).unwrap());
+    sim.kick(client);
+    sim.run_for(Duration::from_millis(10));
+    assert_eq!(stack(&mut sim, server).app::<AgnhostServer>(app).unwrap().open_connections(), 1);
+    let now = sim.now();
+    stack(&mut sim, client).with_cx(now, |cx| cx.tcp_abort(h));
+    sim.kick(client);
+    sim.run_until_idle(1_000_000).unwrap();
+    let s = stack(&mut sim, server);
+    assert_eq!(s.app::<AgnhostServer>(app).unwrap().open_connections(), 0);
+    let left: Vec<_> = s.tcp_sockets().into_iter().map(|t| t.state.to_string()).collect();
+    assert_eq!(left, ["LISTEN"]);
+}

@@ -2,6 +2,7 @@
 //! `Medium::Ip` over an in-memory queue, its own small `SocketSet`, and the applications that
 //! use it.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, SocketHandle, SocketSet};
@@ -116,6 +117,8 @@ pub(crate) struct Core {
     pub(crate) listeners: Vec<Option<Listener>>,
     /// Released TCP sockets, removed once their connection is over.
     pub(crate) orphans: Vec<SocketHandle>,
+    /// When each released socket seen in TIME-WAIT may be reaped (its ACK delay later).
+    time_wait: BTreeMap<SocketHandle, Time>,
     pub(crate) addresses: Vec<ipnet::IpNet>,
     pub(crate) next_icmp_ident: u16,
     /// The SCTP endpoint (smoltcp has none).
@@ -165,6 +168,7 @@ impl Core {
     /// Removes a socket and frees its port.
     pub(crate) fn release(&mut self, h: SocketHandle) {
         if let Some(owned) = self.owned.remove(&h) {
+            self.time_wait.remove(&h);
             self.sockets.remove(h);
             if let Some((proto, port)) = owned.port {
                 self.ports.release(proto, port);
@@ -230,23 +234,45 @@ impl Core {
         accepted
     }
 
-    /// Removes released sockets whose connection is over.
-    fn reap_orphans(&mut self) {
+    /// Removes released sockets whose connection is over. A socket in TIME-WAIT may still owe
+    /// its peer the ACK of a FIN that came with data (smoltcp delays such ACKs by the socket's
+    /// ACK delay, 10 ms by default); it is kept that long, or the peer would retransmit its
+    /// last segment and be reset.
+    fn reap_orphans(&mut self, now: Time) {
         let mut i = 0;
         while i < self.orphans.len() {
             let h = self.orphans[i];
-            let done = !self.is(h, SocketKind::Tcp)
-                || matches!(
-                    self.sockets.get::<tcp::Socket>(h).state(),
-                    tcp::State::Closed | tcp::State::TimeWait
-                );
+            let state =
+                self.is(h, SocketKind::Tcp).then(|| self.sockets.get::<tcp::Socket>(h).state());
+            let done = match state {
+                None | Some(tcp::State::Closed) => true,
+                Some(tcp::State::TimeWait) => {
+                    let delay = self.sockets.get::<tcp::Socket>(h).ack_delay();
+                    match delay {
+                        None => true,
+                        Some(d) => {
+                            let until = *self.time_wait.entry(h).or_insert(
+                                now + std::time::Duration::from_micros(d.total_micros()),
+                            );
+                            now >= until
+                        }
+                    }
+                }
+                Some(_) => false,
+            };
             if done {
                 self.orphans.swap_remove(i);
+                self.time_wait.remove(&h);
                 self.release(h);
             } else {
                 i += 1;
             }
         }
+    }
+
+    /// When the next socket in TIME-WAIT may be reaped.
+    fn reap_at(&self) -> Option<Time> {
+        self.time_wait.values().min().copied()
     }
 }
 
@@ -316,6 +342,7 @@ impl SmolStack {
                 owned: OwnedMap::new(),
                 listeners: Vec::new(),
                 orphans: Vec::new(),
+                time_wait: BTreeMap::new(),
                 addresses: Vec::new(),
                 next_icmp_ident: (ident_seed % 65_521) as u16,
                 sctp: SctpLayer::new(config.seed),
@@ -503,7 +530,7 @@ impl IpStack for SmolStack {
         self.core.rearm_listeners();
         self.run_apps(now);
         self.egress(now);
-        self.core.reap_orphans();
+        self.core.reap_orphans(now);
         out.append(&mut self.core.device.tx);
 
         self.dirty = false;
@@ -518,7 +545,9 @@ impl IpStack for SmolStack {
             })
             .min();
         let step = Time::from_nanos(now.as_nanos() + 1_000);
-        self.deadline = [iface_at, apps_at].into_iter().flatten().min().map(|t| t.max(step));
+        let reap_at = self.core.reap_at();
+        self.deadline =
+            [iface_at, apps_at, reap_at].into_iter().flatten().min().map(|t| t.max(step));
     }
 
     fn poll_at(&self, now: Time) -> Option<Time> {

@@ -249,8 +249,9 @@ impl AgnhostServer {
         {
             conn.outbuf.drain(..n);
         }
-        let gone = cx.tcp(conn.handle).is_none();
-        let finished = gone
+        // Reset or timed out: nothing more can be sent.
+        let dead = cx.tcp(conn.handle).is_none_or(|s| !s.may_send());
+        let finished = dead
             || (conn.outbuf.is_empty()
                 && (conn.close_after || (peer_done && conn.mode == Mode::Http)));
         if finished {

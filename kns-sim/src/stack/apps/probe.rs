@@ -251,7 +251,14 @@ impl ProbeBatch {
         }
         let task = match spec.protocol {
             Protocol::Tcp => cx.tcp_connect_sized(spec.to, self.config.tcp_buffer).map(|h| {
-                let port = cx.tcp(h).and_then(|s| s.local_endpoint()).map_or(0, |e| e.port);
+                let mut port = 0;
+                if let Some(s) = cx.tcp(h) {
+                    port = s.local_endpoint().map_or(0, |e| e.port);
+                    // Acknowledge at once: the socket is released in the poll that sees the
+                    // server's FIN, and a delayed ACK would be lost with it (the server would
+                    // retransmit its answer and be reset).
+                    s.set_ack_delay(None);
+                }
                 Task::Tcp { h, port, established: None, reply: Vec::new() }
             }),
             Protocol::Udp => cx.udp_bind_sized(0, 2, 512).and_then(|h| {
