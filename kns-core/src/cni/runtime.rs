@@ -139,7 +139,7 @@ impl CniRuntime {
             let conf = build_conf(list, &version, p, rt, prev.take());
             let mut env = Env { host: &mut *host, plugins: &self.plugins };
             let mut result = plugin.add(&mut env, &args, &conf)?;
-            result.cni_version = version.clone();
+            convert_result(&mut result, &version);
             prev = Some(result);
         }
         // Invariant: `parse_config_file` rejects lists without plugins, and a hand-built
@@ -286,6 +286,21 @@ impl CniRuntime {
         let text = host.files_ref().read(&cache_path(list, rt)).ok()?;
         let v: Value = serde_json::from_str(text).ok()?;
         serde_json::from_value(v.get("result")?.clone()).ok()
+    }
+}
+
+/// Puts a result in the shape of `version`: before 1.0.0 every address names its IP version
+/// (`"version": "4"`), from 1.0.0 on it does not.
+fn convert_result(result: &mut CniResult, version: &str) {
+    result.cni_version = version.to_string();
+    let old = !version_at_least(version, "1.0.0");
+    for ip in &mut result.ips {
+        if old {
+            let v = if ip.address.addr().is_ipv4() { "4" } else { "6" };
+            ip.extra.insert("version".into(), Value::from(v));
+        } else {
+            ip.extra.remove("version");
+        }
     }
 }
 
@@ -481,6 +496,23 @@ mod tests {
         );
         let v = r.version("bridge").unwrap();
         assert!(v.supported_versions.contains(&"1.1.0".to_string()));
+    }
+
+    #[test]
+    fn results_take_the_shape_of_the_configured_version() {
+        let mut r: CniResult = serde_json::from_str(
+            r#"{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2/24"},{"address":"fd00::2/64"}]}"#,
+        )
+        .unwrap();
+        convert_result(&mut r, "0.3.1");
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            (v["ips"][0]["version"].as_str(), v["ips"][1]["version"].as_str()),
+            (Some("4"), Some("6"))
+        );
+        assert_eq!(v["cniVersion"], "0.3.1");
+        convert_result(&mut r, "1.1.0");
+        assert!(serde_json::to_value(&r).unwrap()["ips"][0].get("version").is_none());
     }
 
     #[test]
