@@ -344,6 +344,32 @@ fn portmap_chains_after_bridge_and_forwards_a_tcp_host_port() {
     assert!(rules.contains("--to-destination 10.244.1.2:80"), "{rules}");
     assert!(n.nat("PREROUTING").contains("CNI-HOSTPORT-DNAT"));
     n.check(&pod).unwrap();
+    // CHECK notices a DNAT rule removed behind the plugin's back, and ADD's rules come back
+    // after DEL and ADD.
+    let node = n.node;
+    let mut rule: Vec<String> = [
+        "-t",
+        "nat",
+        "-D",
+        dn.as_str(),
+        "-p",
+        "tcp",
+        "--dport",
+        "8080",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        "10.244.1.2:80",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let now = n.sim.now();
+    n.sim.netfilter_mut(node).iptables(now, &rule).unwrap();
+    assert!(n.check(&pod).unwrap_err().msg.contains("host port 8080"));
+    rule[2] = "-A".into();
+    n.sim.netfilter_mut(node).iptables(now, &rule).unwrap();
+    n.check(&pod).unwrap();
 
     // A client outside the node connects to the node's address on the host port.
     let node = n.node;
@@ -472,4 +498,19 @@ fn ip_masq_and_portmap_hairpin_rewrite_sources() {
         ct.contains("dst=192.168.0.1 sport=") && ct.contains("src=10.244.1.2 dst=10.244.1.1"),
         "{ct}"
     );
+}
+
+#[test]
+fn the_same_adds_give_the_same_results() {
+    let run = || {
+        let mut n = Node::new(12);
+        n.install("10-podnet.conflist", BRIDGE);
+        let pods: Vec<RuntimeConf> = ["a", "b", "c"].iter().map(|p| n.pod(p)).collect();
+        let results: Vec<String> =
+            pods.iter().map(|p| format!("{:?}", n.add(p).unwrap())).collect();
+        (results, n.nat("POSTROUTING"), n.files.paths().map(str::to_string).collect::<Vec<_>>())
+    };
+    let first = run();
+    assert_eq!(first, run());
+    assert!(first.0[2].contains("10.244.1.4/24"));
 }

@@ -228,15 +228,21 @@ impl MemFiles {
 
     /// The names of the files directly in directory `dir`, sorted.
     pub fn list(&self, dir: &str) -> Vec<String> {
+        self.entries(dir).map(|(name, _)| name.to_string()).collect()
+    }
+
+    /// The files directly in directory `dir` with their contents, sorted by name, without
+    /// copying.
+    pub fn entries<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         let prefix = format!("{}/", dir.trim_end_matches('/'));
+        let len = prefix.len();
         self.files
             .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter_map(|(k, _)| {
-                let rest = &k[prefix.len()..];
-                (!rest.contains('/')).then(|| rest.to_string())
+            .take_while(move |(k, _)| k.starts_with(&prefix))
+            .filter_map(move |(k, v)| {
+                let name = &k[len..];
+                (!name.contains('/')).then_some((name, v.as_str()))
             })
-            .collect()
     }
 
     /// Every path in the store, sorted.
@@ -263,6 +269,8 @@ mod tests {
         f.write("/var/lib/cni/networks/n2/10.0.0.9", "d");
         assert_eq!(f.list("/var/lib/cni/networks/n"), ["10.0.0.2", "10.0.0.3"]);
         assert_eq!(f.list("/var/lib/cni/networks/n/"), ["10.0.0.2", "10.0.0.3"]);
+        let e: Vec<_> = f.entries("/var/lib/cni/networks/n").collect();
+        assert_eq!(e, [("10.0.0.2", "b"), ("10.0.0.3", "a")]);
         assert!(f.create_new("/var/lib/cni/networks/n/10.0.0.2", "z").is_err());
         assert_eq!(f.read("/var/lib/cni/networks/n/10.0.0.2").unwrap(), "b");
         assert!(f.remove("/var/lib/cni/networks/n/10.0.0.2"));

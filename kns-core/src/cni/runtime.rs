@@ -139,7 +139,7 @@ impl CniRuntime {
             let conf = build_conf(list, &version, p, rt, prev.take());
             let mut env = Env { host: &mut *host, plugins: &self.plugins };
             let mut result = plugin.add(&mut env, &args, &conf)?;
-            result.cni_version = version.clone();
+            convert_result(&mut result, &version);
             prev = Some(result);
         }
         // Invariant: `parse_config_file` rejects lists without plugins, and a hand-built
@@ -286,6 +286,21 @@ impl CniRuntime {
         let text = host.files_ref().read(&cache_path(list, rt)).ok()?;
         let v: Value = serde_json::from_str(text).ok()?;
         serde_json::from_value(v.get("result")?.clone()).ok()
+    }
+}
+
+/// Puts a result in the shape of `version`: before 1.0.0 every address names its IP version
+/// (`"version": "4"`), from 1.0.0 on it does not.
+fn convert_result(result: &mut CniResult, version: &str) {
+    result.cni_version = version.to_string();
+    let old = !version_at_least(version, "1.0.0");
+    for ip in &mut result.ips {
+        if old {
+            let v = if ip.address.addr().is_ipv4() { "4" } else { "6" };
+            ip.extra.insert("version".into(), Value::from(v));
+        } else {
+            ip.extra.remove("version");
+        }
     }
 }
 
@@ -484,6 +499,23 @@ mod tests {
     }
 
     #[test]
+    fn results_take_the_shape_of_the_configured_version() {
+        let mut r: CniResult = serde_json::from_str(
+            r#"{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2/24"},{"address":"fd00::2/64"}]}"#,
+        )
+        .unwrap();
+        convert_result(&mut r, "0.3.1");
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            (v["ips"][0]["version"].as_str(), v["ips"][1]["version"].as_str()),
+            (Some("4"), Some("6"))
+        );
+        assert_eq!(v["cniVersion"], "0.3.1");
+        convert_result(&mut r, "1.1.0");
+        assert!(serde_json::to_value(&r).unwrap()["ips"][0].get("version").is_none());
+    }
+
+    #[test]
     fn capabilities_reach_only_the_plugins_that_declare_them() {
         let list = CniRuntime::parse_config(
             "a.conflist",
@@ -499,5 +531,82 @@ mod tests {
         assert_eq!(portmap.runtime_config["portMappings"][0]["hostPort"], 80);
         assert_eq!(portmap.name.as_deref(), Some("n"));
         assert_eq!(portmap.cni_version.as_deref(), Some("1.0.0"));
+    }
+
+    /// A third-party plugin that records each call in the node's files and reports what
+    /// `prevResult` it was given.
+    struct Recorder(&'static str);
+
+    impl crate::cni::CniPlugin for Recorder {
+        fn type_name(&self) -> &str {
+            self.0
+        }
+        fn add(
+            &self,
+            env: &mut Env<'_>,
+            _: &CmdArgs,
+            conf: &NetConf,
+        ) -> Result<CniResult, CniError> {
+            let prev =
+                conf.prev_result.as_ref().map(|r| r.extra["by"].to_string()).unwrap_or_default();
+            log(env, format!("ADD {} prev={prev}", self.0));
+            let mut r = CniResult::default();
+            r.extra.insert("by".into(), Value::from(self.0));
+            Ok(r)
+        }
+        fn del(&self, env: &mut Env<'_>, _: &CmdArgs, conf: &NetConf) -> Result<(), CniError> {
+            let prev =
+                conf.prev_result.as_ref().map(|r| r.extra["by"].to_string()).unwrap_or_default();
+            log(env, format!("DEL {} prev={prev}", self.0));
+            Ok(())
+        }
+        fn check(&self, env: &mut Env<'_>, _: &CmdArgs, _: &NetConf) -> Result<(), CniError> {
+            log(env, format!("CHECK {}", self.0));
+            Ok(())
+        }
+    }
+
+    fn log(env: &mut Env<'_>, line: String) {
+        let old = env.host.files_ref().read("/log").unwrap_or("").to_string();
+        env.host.files().write("/log", &format!("{old}{line}\n"));
+    }
+
+    #[test]
+    fn chains_run_in_order_with_prev_result_and_del_runs_in_reverse() {
+        let mut plugins = PluginRegistry::new();
+        plugins.register(Box::new(Recorder("first")));
+        plugins.register(Box::new(Recorder("second")));
+        let r = CniRuntime::new(plugins);
+        let mut host = FilesOnly::default();
+        let list = CniRuntime::parse_config(
+            "a.conflist",
+            r#"{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"first"},{"type":"second"}]}"#,
+        )
+        .unwrap();
+        let result = r.add(&mut host, &list, &rt("c1")).unwrap();
+        assert_eq!(result.extra["by"], "second");
+        assert_eq!(result.cni_version, "1.0.0");
+        assert!(r.cached_result(&host, &list, &rt("c1")).is_some());
+        r.check(&mut host, &list, &rt("c1")).unwrap();
+        r.del(&mut host, &list, &rt("c1")).unwrap();
+        assert!(r.cached_result(&host, &list, &rt("c1")).is_none());
+        // DEL without a cached result still reaches every plugin, with no prevResult.
+        r.del(&mut host, &list, &rt("c1")).unwrap();
+        assert_eq!(
+            host.0.read("/log").unwrap(),
+            "ADD first prev=\nADD second prev=\"first\"\nCHECK first\nCHECK second\n\
+             DEL second prev=\"second\"\nDEL first prev=\"second\"\n\
+             DEL second prev=\nDEL first prev=\n"
+        );
+        // CHECK needs 0.4.0; older lists get error 1, and disableCheck skips it.
+        let old = CniRuntime::parse_config(
+            "a.conf",
+            r#"{"cniVersion":"0.3.1","name":"n","type":"first"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.check(&mut host, &old, &rt("c1")).unwrap_err().code, 1);
+        let mut off = list.clone();
+        off.disable_check = true;
+        r.check(&mut host, &off, &rt("c2")).unwrap();
     }
 }

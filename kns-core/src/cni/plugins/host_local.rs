@@ -185,15 +185,15 @@ impl CniPlugin for HostLocal {
     ) -> Result<CniResult, CniError> {
         let p = parse(conf)?;
         let files = env.host.files();
-        for name in files.list(&p.dir) {
-            if let Ok(text) = files.read(&format!("{}/{name}", p.dir))
+        let owned = files.entries(&p.dir).find(|(name, text)| {
+            !name.starts_with("last_reserved_ip")
                 && owner_matches(text, &args.container_id, &args.ifname)
-            {
-                return Err(internal(format!(
-                    "{name} has been allocated to {}, duplicate allocation is not allowed",
-                    args.container_id
-                )));
-            }
+        });
+        if let Some((name, _)) = owned {
+            return Err(internal(format!(
+                "{name} has been allocated to {}, duplicate allocation is not allowed",
+                args.container_id
+            )));
         }
         let mut requested = requested_ips(args, conf)?;
         if let Some(a) =
@@ -286,11 +286,8 @@ impl CniPlugin for HostLocal {
     fn check(&self, env: &mut Env<'_>, args: &CmdArgs, conf: &NetConf) -> Result<(), CniError> {
         let p = parse(conf)?;
         let files = env.host.files_ref();
-        let found = files.list(&p.dir).into_iter().any(|n| {
-            !n.starts_with("last_reserved_ip")
-                && files
-                    .read(&format!("{}/{n}", p.dir))
-                    .is_ok_and(|t| owner_matches(t, &args.container_id, &args.ifname))
+        let found = files.entries(&p.dir).any(|(n, t)| {
+            !n.starts_with("last_reserved_ip") && owner_matches(t, &args.container_id, &args.ifname)
         });
         if !found {
             return Err(internal(format!(
@@ -345,17 +342,17 @@ fn requested_ips(args: &CmdArgs, conf: &NetConf) -> Result<Vec<IpAddr>, CniError
 /// Removes the reservations whose owner satisfies `doomed`.
 fn release(env: &mut Env<'_>, dir: &str, doomed: impl Fn(&str, &str) -> bool) {
     let files = env.host.files();
-    for name in files.list(dir) {
-        if name.starts_with("last_reserved_ip") {
-            continue;
-        }
-        let path = format!("{dir}/{name}");
-        let Ok(text) = files.read(&path) else { continue };
-        let mut lines = text.lines().map(str::trim);
-        let (cid, ifname) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
-        if doomed(cid, ifname) {
-            files.remove(&path);
-        }
+    let gone: Vec<String> = files
+        .entries(dir)
+        .filter(|(name, text)| {
+            let mut lines = text.lines().map(str::trim);
+            let (cid, ifname) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
+            !name.starts_with("last_reserved_ip") && doomed(cid, ifname)
+        })
+        .map(|(name, _)| format!("{dir}/{name}"))
+        .collect();
+    for path in gone {
+        files.remove(&path);
     }
 }
 
