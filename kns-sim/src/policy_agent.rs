@@ -30,7 +30,8 @@
 //! `dropped by policy: ...`.
 //!
 //! **Cache.** Verdicts are cached by (source address, destination address, port/protocol) and
-//! the cache is cleared whenever the cluster or the engine changes ([`PolicyAgent::update`]).
+//! the cache is cleared whenever the cluster or the engine changes ([`PolicyAgent::update`]),
+//! and when it reaches [`CACHE_LIMIT`] entries (so a full packet matrix stays small in memory).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -57,6 +58,9 @@ pub const PRIORITY: i32 = priority::NAT_DST + 50;
 
 /// The hooks the agent registers at in each node namespace.
 pub const HOOKS: [Hook; 3] = [Hook::Forward, Hook::Output, Hook::Input];
+
+/// The most verdicts the cache holds; it starts over when full.
+pub const CACHE_LIMIT: usize = 1 << 16;
 
 /// Counters of the agent's work since it was created (or since [`PolicyAgent::reset_stats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -106,6 +110,7 @@ impl PolicyAgent {
             veths: BTreeMap::new(),
             bound: HashMap::new(),
             cache: Some(HashMap::new()),
+            cache_limit: CACHE_LIMIT,
             stats: AgentStats::default(),
         };
         PolicyAgent { state: Rc::new(RefCell::new(state)) }
@@ -245,6 +250,8 @@ struct State {
     bound: HashMap<PodId, NodeId>,
     /// `None` when the cache is off.
     cache: Option<HashMap<Key, Judgement>>,
+    /// [`CACHE_LIMIT`], lowered by unit tests.
+    cache_limit: usize,
     stats: AgentStats,
 }
 
@@ -309,7 +316,12 @@ impl State {
                 self.stats.evaluations += 1;
                 let j = self.evaluate(src, dst, port);
                 match self.cache.as_mut() {
-                    Some(cache) => &*cache.entry(key).or_insert(j),
+                    Some(cache) => {
+                        if cache.len() >= self.cache_limit {
+                            cache.clear();
+                        }
+                        &*cache.entry(key).or_insert(j)
+                    }
                     None => {
                         fresh = j;
                         &fresh
@@ -570,6 +582,32 @@ mod tests {
             f.check(Time::ZERO, Hook::Forward, &fwd, &s, CtState::New),
             FilterVerdict::Drop(_)
         ));
+    }
+
+    #[test]
+    fn a_full_cache_starts_over() {
+        let (agent, mut f) = agent();
+        agent.state.borrow_mut().cache_limit = 2;
+        let ctx = bridged("veth-a", "veth-b");
+        let judge = |f: &mut Box<dyn PacketFilter>, port: u16| {
+            let p = packet::udp_datagram(
+                Ipv4Addr::new(10, 0, 0, 1),
+                Ipv4Addr::new(10, 0, 0, 2),
+                40000,
+                port,
+                64,
+                b"",
+            );
+            f.check(Time::ZERO, Hook::Forward, &ctx, &parse_ip(&p).unwrap(), CtState::New)
+        };
+        for port in [1, 2] {
+            assert!(matches!(judge(&mut f, port), FilterVerdict::Drop(_)));
+        }
+        assert_eq!(agent.cached_verdicts(), 2);
+        assert!(matches!(judge(&mut f, 3), FilterVerdict::Drop(_)));
+        assert_eq!(agent.cached_verdicts(), 1);
+        assert!(matches!(judge(&mut f, 3), FilterVerdict::Drop(_)));
+        assert_eq!(agent.stats().cache_hits, 1);
     }
 
     #[test]
