@@ -54,6 +54,9 @@ const LOG_LEN: usize = 64;
 /// Pending masquerades older than this are forgotten (their packet never left).
 const MASQ_TTL: Duration = Duration::from_secs(5);
 
+/// At most this many open TCP connections are remembered for least-connection scheduling.
+const OPEN_MAX: usize = 65_536;
+
 /// A connection's tuple after DNAT: (source, backend, IP protocol).
 type Key = (SocketAddr, SocketAddr, u8);
 
@@ -267,6 +270,11 @@ impl PacketFilter for Filter {
                     st.masq.insert(after, now);
                 }
                 if proto == Protocol::Tcp {
+                    // Connections that vanish without FIN or RST would pile up: past a bound,
+                    // forget them all (least-connection counts then drift, as in a restart).
+                    if st.open.len() >= OPEN_MAX {
+                        st.open.clear();
+                    }
                     st.open.insert(after, (d.vs, d.backend));
                 }
                 let text = d.explain(&st.table);

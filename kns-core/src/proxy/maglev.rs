@@ -40,18 +40,24 @@ pub fn maglev_table(names: &[String], size: u32) -> Vec<u16> {
             (offset, skip)
         })
         .collect();
-    let mut next = vec![0u64; n];
+    // `pos[i]` is backend i's next candidate, (offset + k * skip) mod m for its k-th probe,
+    // advanced by one addition instead of a multiplication and a division.
+    let mut pos: Vec<u64> = perm.iter().map(|&(offset, _)| offset).collect();
     let mut entry = vec![u16::MAX; size as usize];
     let mut filled = 0u64;
+    let advance = |p: &mut u64, skip: u64| {
+        *p += skip;
+        if *p >= m {
+            *p -= m;
+        }
+    };
     loop {
-        for (i, &(offset, skip)) in perm.iter().enumerate() {
-            let mut c = (offset + next[i] * skip) % m;
-            while entry[c as usize] != u16::MAX {
-                next[i] += 1;
-                c = (offset + next[i] * skip) % m;
+        for (i, &(_, skip)) in perm.iter().enumerate() {
+            while entry[pos[i] as usize] != u16::MAX {
+                advance(&mut pos[i], skip);
             }
-            entry[c as usize] = i as u16;
-            next[i] += 1;
+            entry[pos[i] as usize] = i as u16;
+            advance(&mut pos[i], skip);
             filled += 1;
             if filled == m {
                 return entry;
