@@ -105,7 +105,10 @@ impl ClusterNet {
     }
 
     /// Probes every running pod from every running pod on each port, all sources at once, and
-    /// waits until every probe has finished.
+    /// waits until every probe has finished. A probe that timed out is tried once more, a few at
+    /// a time, as the upstream conformance probes retry: the first burst of thousands of
+    /// simultaneous handshakes can overflow a device queue, and a frame lost that way must not
+    /// read as a policy drop.
     pub fn packet_matrix(
         &mut self,
         ports: &[PortProtocol],
@@ -114,8 +117,9 @@ impl ClusterNet {
         let pods: Vec<PodId> =
             self.cluster.pods_sorted().into_iter().filter(|p| self.pods.contains_key(p)).collect();
         let targets: Vec<IpAddr> = pods.iter().map(|p| self.cluster.pod(*p).ip).collect();
+        let n = pods.len();
         let start = self.sim.now();
-        let mut batches = Vec::with_capacity(pods.len());
+        let mut sources = Vec::with_capacity(n);
         for &from in &pods {
             let specs: Vec<ProbeSpec> = ports
                 .iter()
@@ -125,35 +129,31 @@ impl ClusterNet {
                         .map(move |ip| ProbeSpec::new(SocketAddr::new(*ip, pp.port), pp.protocol))
                 })
                 .collect();
-            let ns = self.source_ns(Source::Pod(from))?;
-            let stack = self.stack_of(ns)?;
-            let id = stack.spawn(ProbeBatch::new(specs, config.clone()));
-            self.sim.kick(ns);
-            batches.push((ns, id));
+            sources.push((self.source_ns(Source::Pod(from))?, specs));
         }
-        let total = pods.len() * pods.len() * ports.len();
-        let mut outcomes =
-            vec![vec![vec![ProbeOutcome::Filtered; pods.len()]; pods.len()]; ports.len()];
-        let mut done = vec![false; batches.len()];
-        let mut remaining = batches.len();
-        let mut steps: u64 = 0;
-        while remaining > 0 {
-            if !self.sim.step() {
-                break;
+        let first = self.run_batches(&sources, config)?;
+        let mut outcomes = vec![vec![vec![ProbeOutcome::Filtered; n]; n]; ports.len()];
+        let mut retry = Vec::with_capacity(n);
+        let mut retry_cells = Vec::with_capacity(n);
+        for (from, results) in first.into_iter().enumerate() {
+            let mut specs = Vec::new();
+            let mut cells = Vec::new();
+            for (k, outcome) in results.into_iter().enumerate() {
+                if outcome == ProbeOutcome::Filtered {
+                    specs.push(sources[from].1[k]);
+                    cells.push(k);
+                }
+                outcomes[k / n][from][k % n] = outcome;
             }
-            // Checking every batch after every event would be quadratic: look now and then.
-            steps += 1;
-            if !steps.is_multiple_of(4096) {
-                continue;
-            }
-            remaining = self.collect(&batches, &mut done, &mut outcomes, pods.len());
+            retry.push((sources[from].0, specs));
+            retry_cells.push(cells);
         }
-        remaining = self.collect(&batches, &mut done, &mut outcomes, pods.len());
-        if remaining > 0 {
-            return Err(ClusterError::Build(format!(
-                "{remaining} of {} probe batches ({total} probes) did not finish",
-                batches.len()
-            )));
+        let quiet = ProbeConfig { concurrency: config.concurrency.clamp(1, 4), ..config.clone() };
+        let second = self.run_batches(&retry, &quiet)?;
+        for (from, results) in second.into_iter().enumerate() {
+            for (outcome, &k) in results.into_iter().zip(&retry_cells[from]) {
+                outcomes[k / n][from][k % n] = outcome;
+            }
         }
         Ok(PacketMatrix {
             pods,
@@ -163,31 +163,63 @@ impl ClusterNet {
         })
     }
 
-    fn collect(
+    /// Runs one probe batch per source (sources without probes are skipped) and returns each
+    /// batch's outcomes in spec order.
+    fn run_batches(
         &mut self,
-        batches: &[(NetnsId, crate::stack::AppId)],
-        done: &mut [bool],
-        outcomes: &mut [Vec<Vec<ProbeOutcome>>],
-        n: usize,
-    ) -> usize {
-        let mut remaining = 0;
-        for (from, &(ns, id)) in batches.iter().enumerate() {
-            if done[from] {
+        sources: &[(NetnsId, Vec<ProbeSpec>)],
+        config: &ProbeConfig,
+    ) -> Result<Vec<Vec<ProbeOutcome>>, ClusterError> {
+        let mut batches = Vec::with_capacity(sources.len());
+        for (ns, specs) in sources {
+            if specs.is_empty() {
+                batches.push(None);
                 continue;
             }
-            let Some(stack) = self.sim.stack_mut::<SmolStack>(ns) else { continue };
-            let Some(batch) = stack.app::<ProbeBatch>(id) else { continue };
-            if batch.finished_at().is_none() {
-                remaining += 1;
+            let stack = self.stack_of(*ns)?;
+            let id = stack.spawn(ProbeBatch::new(specs.clone(), config.clone()));
+            self.sim.kick(*ns);
+            batches.push(Some((*ns, id)));
+        }
+        let mut results: Vec<Option<Vec<ProbeOutcome>>> =
+            batches.iter().map(|b| if b.is_none() { Some(Vec::new()) } else { None }).collect();
+        let mut steps: u64 = 0;
+        loop {
+            // Checking every batch after every event would be quadratic: look now and then.
+            let idle = !self.sim.step();
+            steps += 1;
+            if !idle && !steps.is_multiple_of(4096) {
                 continue;
             }
-            for (k, r) in batch.results().iter().enumerate() {
-                if let Some(r) = r {
-                    outcomes[k / n][from][k % n] = r.outcome.clone();
+            let mut remaining = 0;
+            for (i, b) in batches.iter().enumerate() {
+                let (Some((ns, id)), None) = (b, &results[i]) else { continue };
+                let batch =
+                    self.sim.stack_mut::<SmolStack>(*ns).and_then(|s| s.app::<ProbeBatch>(*id));
+                match batch {
+                    Some(batch) if batch.finished_at().is_some() => {
+                        let outs = batch
+                            .results()
+                            .iter()
+                            .map(|r| {
+                                r.as_ref().map_or(ProbeOutcome::Filtered, |r| r.outcome.clone())
+                            })
+                            .collect();
+                        results[i] = Some(outs);
+                    }
+                    _ => remaining += 1,
                 }
             }
-            done[from] = true;
+            if remaining == 0 {
+                break;
+            }
+            if idle {
+                return Err(ClusterError::Build(format!(
+                    "{remaining} of {} probe batches did not finish",
+                    batches.len()
+                )));
+            }
         }
-        remaining
+        Ok(results.into_iter().map(Option::unwrap_or_default).collect())
     }
 }
