@@ -259,16 +259,14 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
             let (out, status) = net::net(file, *output, &opts);
             status.map(|()| out)
         }
-        Command::Tour { list, step, pause, output } => {
-            // The tour prints as it goes (and may pause); `main` runs it directly. Here it is
-            // run without pausing and its text collected.
-            let _ = pause;
-            let defs = crate::tour::steps();
-            if *list {
-                return Ok(crate::tour::list(&defs));
-            }
-            let _ = (step, output);
-            Err(CliError::Usage("run `kns tour` from the command line".into()))
+        Command::Tour { list, step, pause: _, output } => {
+            let opts = crate::tour::TourOptions {
+                list: *list,
+                step: *step,
+                pause: false,
+                format: *output,
+            };
+            crate::tour::collect(opts).map_err(CliError::Usage)
         }
     }
 }

@@ -423,7 +423,7 @@ metadata: {name: web-from-outside, namespace: default}
 spec:
   podSelector: {matchLabels: {app: web}}
   ingress:
-  - from: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.244.0.0/16]}}]
+  - from: [{ipBlock: {cidr: 10.244.1.0/24, except: [10.244.1.2/31]}}]
 "#;
 
 const DB_NO_EGRESS: &str = r#"
@@ -493,6 +493,10 @@ fn network_policy(rec: &mut Recorder) -> Result<(), Mismatch> {
     let other =
         connect(rec, &mut net, ("default/db", Source::Pod(db)), ("default/client", cip), 8080)?;
     rec.expect(other.is_connected(), "pods no policy selects to stay open", &other)?;
+    let node2 = net.cluster().pod(client).node;
+    let wip = net.pod_ip(pod(&net, "default/web")?);
+    let n2 = connect(rec, &mut net, ("node-2", Source::Node(node2)), ("default/web", wip), 80)?;
+    rec.expect(!n2.is_connected(), "another node's agents to be shut out too", &n2)?;
     apply(rec, &mut net, &format!("{WEB_FROM_CLIENT}{WEB_FROM_DB}"))?;
     expect_reach(rec, &mut net, &["default/client", "default/db"], "two policies: the union")?;
     apply(rec, &mut net, AND_FROM)?;
@@ -509,15 +513,19 @@ fn network_policy(rec: &mut Recorder) -> Result<(), Mismatch> {
         "the internet still not to route to a pod IP, whatever the policy",
         &outside,
     )?;
-    let node1 = net.cluster().pod(web).node;
     let from_node =
-        connect(rec, &mut net, ("node-1", Source::Node(node1)), ("default/web", wip), 80)?;
+        connect(rec, &mut net, ("node-2", Source::Node(node2)), ("default/web", wip), 80)?;
     rec.expect(
         from_node.is_connected(),
-        "node-1's address (outside the pod range) to match the ipBlock",
+        "node-2 (it sends from its cni0 address 10.244.1.1, which is no pod's) to match the ipBlock",
         &from_node,
     )?;
-    expect_reach(rec, &mut net, &[], "pod addresses are in the except list")?;
+    expect_reach(
+        rec,
+        &mut net,
+        &[],
+        "client and tester (10.244.1.2-3) carved out by except, db outside the block",
+    )?;
     // Egress, and replies.
     apply(rec, &mut net, &format!("{DB_NO_EGRESS}{WEB_FROM_DB}"))?;
     let out = connect(rec, &mut net, ("default/db", Source::Pod(db)), ("default/web", wip), 80)?;

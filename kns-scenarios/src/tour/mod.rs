@@ -210,6 +210,36 @@ struct JsonTour<'a> {
     steps: &'a [StepReport],
 }
 
+/// Runs the tour without pausing and returns what it prints; `Err` names the failed steps.
+pub fn collect(opts: TourOptions) -> Result<String, String> {
+    let defs = steps();
+    if opts.list {
+        return Ok(list(&defs));
+    }
+    let chosen: Vec<usize> = match opts.step {
+        Some(n) if n >= 1 && n <= defs.len() => vec![n],
+        Some(n) => return Err(format!("no step {n}: the tour has steps 1 to {}", defs.len())),
+        None => (1..=defs.len()).collect(),
+    };
+    let reports: Vec<StepReport> = chosen.iter().map(|&n| run_step(n, &defs[n - 1])).collect();
+    let failed: Vec<String> = reports
+        .iter()
+        .filter(|r| !r.ok)
+        .map(|r| format!("step {} [{}]: {}", r.number, r.id, r.failure.as_deref().unwrap_or("")))
+        .collect();
+    if !failed.is_empty() {
+        return Err(failed.join("; "));
+    }
+    Ok(match opts.format {
+        TourFormat::Text => reports.iter().map(|r| render_step(r, defs.len())).collect(),
+        TourFormat::Json => {
+            serde_json::to_string_pretty(&JsonTour { steps: &reports })
+                .expect("strings and bools always serialize")
+                + "\n"
+        }
+    })
+}
+
 /// Runs `kns tour`, printing as it goes; returns the exit code.
 pub fn main(opts: TourOptions) -> i32 {
     let defs = steps();
