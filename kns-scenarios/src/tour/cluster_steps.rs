@@ -325,7 +325,7 @@ fn cni(rec: &mut Recorder) -> Result<(), Mismatch> {
         &ports,
     )?;
     let reservation = format!("/var/lib/cni/networks/kns/{ip}");
-    rec.command(format!("ls /var/lib/cni/networks/kns/   # host-local's reservations"));
+    rec.command("ls /var/lib/cni/networks/kns/   # host-local's reservations");
     let held = net.node_files(node).list("/var/lib/cni/networks/kns");
     rec.observe(held.join("\n"));
     rec.expect(

@@ -292,3 +292,55 @@ pub fn main(opts: TourOptions) -> i32 {
     }
     EXIT_USER
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failing(rec: &mut Recorder) -> Result<(), Mismatch> {
+        rec.command("ping -c 1 10.0.0.9");
+        rec.observe("1 packets transmitted, 0 received\n");
+        rec.expect(false, "a reply", "no reply")?;
+        rec.observe("never reached");
+        Ok(())
+    }
+
+    fn passing(rec: &mut Recorder) -> Result<(), Mismatch> {
+        rec.command("ip netns add a");
+        rec.expect(true, "nothing", "nothing")
+    }
+
+    #[test]
+    fn a_failed_assertion_fails_the_step_and_names_expected_and_observed() {
+        let def = StepDef { id: "x", title: "X", explanation: "Why.", run: failing };
+        let r = run_step(3, &def);
+        assert!(!r.ok);
+        assert_eq!(r.failure.as_deref(), Some("expected a reply, observed no reply"));
+        assert_eq!(r.commands, ["ping -c 1 10.0.0.9"]);
+        assert_eq!(r.observations, ["1 packets transmitted, 0 received"], "stops at the failure");
+        let text = render_step(&r, 5);
+        assert!(text.starts_with("Step 3/5 [x] X\n"), "{text}");
+        assert!(text.contains("$ ping -c 1 10.0.0.9\n  1 packets transmitted, 0 received\n"));
+        assert!(text.ends_with("=> FAILED: expected a reply, observed no reply\n\n"), "{text}");
+    }
+
+    #[test]
+    fn a_passing_step_is_ok_and_serializes_without_failure() {
+        let def = StepDef { id: "y", title: "Y", explanation: "Why.", run: passing };
+        let r = run_step(1, &def);
+        assert!(r.ok);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["commands"], serde_json::json!(["ip netns add a"]));
+        assert!(json.get("failure").is_none() && json.get("entries").is_none());
+        assert!(render_step(&r, 1).ends_with("=> ok\n\n"));
+    }
+
+    #[test]
+    fn every_step_has_a_unique_id_and_an_explanation() {
+        let defs = steps();
+        let ids: std::collections::BTreeSet<&str> = defs.iter().map(|d| d.id).collect();
+        assert_eq!(ids.len(), defs.len());
+        assert!(defs.iter().all(|d| d.explanation.len() > 100 && !d.title.is_empty()));
+        assert_eq!(list(&defs).lines().count(), defs.len());
+    }
+}
