@@ -287,6 +287,16 @@ fn cni(rec: &mut Recorder) -> Result<(), Mismatch> {
     let mut net = build(rec)?;
     let web = pod(&net, "default/web")?;
     let node = net.cluster().pod(web).node;
+    rec.command("ls /opt/cni/bin   # on node-1: the plugin binaries the runtime may run");
+    let registry = kns_core::cni::PluginRegistry::reference();
+    let mut plugins = registry.types();
+    plugins.sort_unstable();
+    rec.observe(plugins.join("\n"));
+    rec.expect(
+        ["bridge", "host-local", "loopback"].iter().all(|p| plugins.contains(p)),
+        "the bridge, host-local and loopback plugins installed",
+        plugins.join(", "),
+    )?;
     rec.command("ls /etc/cni/net.d   # on node-1");
     let files = net.node_files(node).list("/etc/cni/net.d");
     rec.observe(files.join("\n"));
@@ -336,7 +346,21 @@ fn cni(rec: &mut Recorder) -> Result<(), Mismatch> {
     rec.command("ls /var/lib/cni/results/   # ADD results the runtime cached");
     let results = net.node_files(node).list("/var/lib/cni/results");
     rec.observe(results.join("\n"));
-    rec.expect(!results.is_empty(), "a cached ADD result per pod", "none")?;
+    let cached = results.iter().find(|f| f.starts_with("kns-")).cloned().unwrap_or_default();
+    rec.command(format!("jq .result /var/lib/cni/results/{cached}"));
+    let body = net
+        .node_files(node)
+        .read(&format!("/var/lib/cni/results/{cached}"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .map(|v| serde_json::to_string_pretty(&v["result"]).unwrap_or_default())
+        .unwrap_or_default();
+    rec.observe(body.clone());
+    rec.expect(
+        body.contains("\"interfaces\"") && body.contains("\"ips\""),
+        "the result to list the bridge plugin's interfaces and host-local's addresses",
+        &body,
+    )?;
     // The other way round: a file that sorts first takes over.
     let first_now = "/etc/cni/net.d/00-first.conflist";
     rec.command(format!("cat > {first_now} <<EOF\n{broken}\nEOF"));
