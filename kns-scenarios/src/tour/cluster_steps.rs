@@ -212,6 +212,24 @@ fn k8s_model(rec: &mut Recorder) -> Result<(), Mismatch> {
     let (web, db, client) =
         (pod(&net, "default/web")?, pod(&net, "default/db")?, pod(&net, "default/client")?);
     let web_ip = net.pod_ip(web);
+    rec.command("kubectl exec web -- ip addr show dev eth0");
+    let addr = net.ip_in("default.web", "addr show dev eth0");
+    rec.observe(addr.clone());
+    rec.expect(
+        addr.contains(&format!("inet {web_ip}/")),
+        "web's eth0 to hold the pod IP that kubectl shows",
+        &addr,
+    )?;
+    rec.command(format!("kubectl exec client -- ping -c 2 {web_ip}"));
+    let client_ns = net.pod_ns(client).ok_or_else(|| Mismatch {
+        expected: "client running".into(),
+        observed: "not running".into(),
+    })?;
+    let ping = net
+        .ping(client_ns, web_ip, 2)
+        .map_err(|e| Mismatch { expected: "ping to run".into(), observed: e.to_string() })?;
+    rec.observe(ping.clone());
+    rec.expect(ping.contains(" 2 received"), "client (node-2) to ping web (node-1)", &ping)?;
     net.sim_mut().enable_trace();
     let same =
         connect(rec, &mut net, ("default/db", Source::Pod(db)), ("default/web", web_ip), 80)?;
