@@ -2,3 +2,4 @@
 //! scenarios. This is the only kns crate that does I/O (reading manifests, writing files).
 
 pub mod cli;
+pub mod tour;

@@ -122,6 +122,21 @@ pub enum Command {
         #[arg(long)]
         port: PortProtocol,
     },
+    /// A guided tour from Linux networking to Kubernetes, run and checked live on the emulator.
+    Tour {
+        /// List the steps and stop.
+        #[arg(long)]
+        list: bool,
+        /// Run only this step (1-based).
+        #[arg(long)]
+        step: Option<usize>,
+        /// Wait for Enter between steps (only when standard input is a terminal).
+        #[arg(long)]
+        pause: bool,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = crate::tour::TourFormat::Text)]
+        output: crate::tour::TourFormat,
+    },
     /// Run a script of Linux networking commands (ip, sysctl, iptables, tc, ping, traceroute,
     /// nc, curl) against a fresh emulated host, one command per line.
     Net {
@@ -155,6 +170,14 @@ pub fn main() -> i32 {
         }
     };
     init_logging(cli.verbose);
+    if let Command::Tour { list, step, pause, output } = &cli.command {
+        let opts =
+            crate::tour::TourOptions { list: *list, step: *step, pause: *pause, format: *output };
+        return std::panic::catch_unwind(|| crate::tour::main(opts)).unwrap_or_else(|panic| {
+            eprint!("{}", CliError::Internal(panic_message(panic.as_ref())).render());
+            EXIT_INTERNAL
+        });
+    }
     // A panic is a kns bug: report it as an internal error with its own exit code.
     if let Command::Net { file, output, seed, trace, captures } = &cli.command {
         // A script's results are printed even when a later line stops it.
@@ -235,6 +258,15 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
             let opts = net::NetOptions { seed: *seed, trace: *trace, captures: captures.clone() };
             let (out, status) = net::net(file, *output, &opts);
             status.map(|()| out)
+        }
+        Command::Tour { list, step, pause: _, output } => {
+            let opts = crate::tour::TourOptions {
+                list: *list,
+                step: *step,
+                pause: false,
+                format: *output,
+            };
+            crate::tour::collect(opts).map_err(CliError::Usage)
         }
     }
 }
