@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use kns_core::model::{Cluster, NodeId, PodId};
+use kns_core::proxy::proxy_for;
 
+use crate::kube_proxy::KubeProxy;
 use crate::net::{NetnsId, Sim};
 use crate::policy_agent::{PolicyAgent, policy_warning};
 use crate::stack::{SmolStack, StackConfig};
@@ -69,6 +71,7 @@ pub struct ClusterNet {
     node_cni: Vec<kubelet::NodeCni>,
     pods: BTreeMap<PodId, PodNet>,
     agent: Option<PolicyAgent>,
+    proxies: Vec<KubeProxy>,
     warnings: Vec<String>,
 }
 
@@ -94,6 +97,14 @@ impl ClusterNet {
                     .map_err(|e| ClusterError::Build(e.to_string()))?;
             }
         }
+        let mut proxies = Vec::with_capacity(nodes.len());
+        for n in &nodes {
+            let seed = sim.child_seed();
+            let proxy = proxy_for(cluster.config.proxy, seed);
+            let kp = KubeProxy::new(&cluster, n.id, proxy);
+            kp.install(&mut sim, n.ns);
+            proxies.push(kp);
+        }
         let warnings = policy_warning(&cluster, agent.is_some()).into_iter().collect();
         let mut net = ClusterNet {
             sim,
@@ -103,10 +114,11 @@ impl ClusterNet {
             node_cni,
             pods: BTreeMap::new(),
             agent,
+            proxies,
             warnings,
         };
         for pod in net.cluster.pods_sorted() {
-            net.create_pod(pod)?;
+            net.start_pod(pod, 0, true)?;
         }
         net.sync_agent();
         Ok(net)
@@ -162,11 +174,27 @@ impl ClusterNet {
         self.agent.as_ref()
     }
 
-    /// Hands the policy agent the current model (after pods or policies changed).
+    /// Hands the policy agent and every node's kube-proxy the current model (after pods,
+    /// Services or policies changed). kube-proxy sees pods that are not running as not ready,
+    /// so endpoints follow the pods' current addresses and leave with deleted pods.
     pub fn sync_agent(&mut self) {
         if let Some(agent) = &self.agent {
             agent.update(self.cluster.clone());
         }
+        let live = live_model(&self.cluster, |id| self.pods.contains_key(&id));
+        for kp in &self.proxies {
+            kp.update(&live);
+        }
+    }
+
+    /// kube-proxy on every node, by `NodeId` order.
+    pub fn kube_proxies(&self) -> &[KubeProxy] {
+        &self.proxies
+    }
+
+    /// kube-proxy on one node.
+    pub fn kube_proxy(&self, node: NodeId) -> &KubeProxy {
+        &self.proxies[node.index()]
     }
 
     /// Replaces the NetworkPolicies and lets the agent enforce the new set. Established
@@ -180,6 +208,19 @@ impl ClusterNet {
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
+}
+
+/// The model as the endpoints controller sees it: pods for which `running` is false are not
+/// ready, so no Service sends them traffic. Endpoints are derived from the pods' current
+/// addresses by [`kns_core::proxy::ServiceTable::from_cluster`].
+fn live_model(cluster: &Cluster, running: impl Fn(PodId) -> bool) -> Cluster {
+    let mut live = cluster.clone();
+    for p in &mut live.pods {
+        if !running(p.id) {
+            p.ready = false;
+        }
+    }
+    live
 }
 
 impl ClusterNet {
