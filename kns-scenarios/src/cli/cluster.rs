@@ -131,9 +131,8 @@ pub fn packet_matrix_view(
     for w in net.warnings() {
         eprintln!("warning: {w}");
     }
-    let m = net
-        .packet_matrix(ports, &ProbeConfig::default())
-        .map_err(|e| CliError::Internal(e.to_string()))?;
+    let config = net.matrix_probe_config();
+    let m = net.packet_matrix(ports, &config).map_err(|e| CliError::Internal(e.to_string()))?;
     let pods: Vec<String> = m.pods.iter().map(|p| net.cluster().pod_ref(*p)).collect();
     let probes = m
         .ports

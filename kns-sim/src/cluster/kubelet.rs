@@ -249,10 +249,17 @@ impl ClusterNet {
     /// Serves every declared container port with an agnhost-like server answering the pod's
     /// name, one server per container: containers share the pod's namespace, so a port two
     /// containers declare conflicts and the second server reports `address in use`.
+    /// A cluster DNS pod ([`super::is_dns_pod`]) runs the DNS server on port 53 instead.
     fn start_servers(&mut self, ns: NetnsId, pod: &kns_core::model::Pod) {
+        let dns = super::is_dns_pod(&self.cluster, pod) && self.start_dns_server(ns, pod);
         let Some(stack) = self.sim.stack_mut::<SmolStack>(ns) else { return };
         for c in &pod.containers {
-            let ports: Vec<_> = c.ports.iter().map(|p| (p.port, p.protocol)).collect();
+            let ports: Vec<_> = c
+                .ports
+                .iter()
+                .filter(|p| !(dns && p.port == 53))
+                .map(|p| (p.port, p.protocol))
+                .collect();
             if !ports.is_empty() {
                 stack.spawn(AgnhostServer::for_pod(pod.name.clone(), ports));
             }

@@ -6,6 +6,7 @@
 //! nodes (host-gw or VXLAN, [`kns_core::model::CniMode`]). A kubelet-like agent per node then
 //! creates each pod's namespace and runs the node's CNI configuration ([`kubelet`]).
 
+pub mod dns;
 pub mod kubelet;
 pub mod probe;
 pub mod show;
@@ -22,6 +23,7 @@ use crate::net::{NetnsId, Sim};
 use crate::policy_agent::{PolicyAgent, policy_warning};
 use crate::stack::{SmolStack, StackConfig};
 
+pub use dns::{DnsLookup, is_dns_pod};
 pub use kubelet::PodNet;
 pub use probe::{PacketMatrix, Source, delivered, outcome_word};
 pub use topology::{NodeNet, Outside};
@@ -72,6 +74,7 @@ pub struct ClusterNet {
     pods: BTreeMap<PodId, PodNet>,
     agent: Option<PolicyAgent>,
     proxies: Vec<KubeProxy>,
+    dns: Option<dns::DnsApp>,
     warnings: Vec<String>,
 }
 
@@ -115,8 +118,10 @@ impl ClusterNet {
             pods: BTreeMap::new(),
             agent,
             proxies,
+            dns: None,
             warnings,
         };
+        net.start_upstream();
         for pod in net.cluster.pods_sorted() {
             net.start_pod(pod, 0, true)?;
         }
@@ -174,17 +179,23 @@ impl ClusterNet {
         self.agent.as_ref()
     }
 
-    /// Hands the policy agent and every node's kube-proxy the current model (after pods,
+    /// Hands the policy agent, every node's kube-proxy and the DNS server the current model (after pods,
     /// Services or policies changed). kube-proxy sees pods that are not running as not ready,
     /// so endpoints follow the pods' current addresses and leave with deleted pods.
     pub fn sync_agent(&mut self) {
         if let Some(agent) = &self.agent {
             agent.update(self.cluster.clone());
         }
-        let live = live_model(&self.cluster, |id| self.pods.contains_key(&id));
+        let live = self.live_cluster();
         for kp in &self.proxies {
             kp.update(&live);
         }
+        self.sync_dns(&live);
+    }
+
+    /// The model with pods that are not running marked not ready (what endpoints see).
+    fn live_cluster(&self) -> Cluster {
+        live_model(&self.cluster, |id| self.pods.contains_key(&id))
     }
 
     /// kube-proxy on every node, by `NodeId` order.

@@ -143,7 +143,7 @@ impl ClusterNet {
             }
             // Checking every batch after every event would be quadratic: look now and then.
             steps += 1;
-            if steps % 4096 != 0 {
+            if !steps.is_multiple_of(4096) {
                 continue;
             }
             remaining = self.collect(&batches, &mut done, &mut outcomes, pods.len());
