@@ -42,7 +42,8 @@ fn pods_keep_their_model_addresses_and_reach_each_other_in_both_modes() {
 fn assert_packet_equals_policy(net: &mut ClusterNet, what: &str) {
     let ports = kns_core::policy::default_ports(net.cluster());
     assert!(!ports.is_empty());
-    let packets = net.packet_matrix(&ports, &ProbeConfig::default()).expect("all probes finish");
+    let config = net.matrix_probe_config();
+    let packets = net.packet_matrix(&ports, &config).expect("all probes finish");
     let policy = kns_core::policy::fast_matrix(net.cluster(), &ports);
     assert_eq!(policy.pods(), &packets.pods[..]);
     let mut mismatches = Vec::new();

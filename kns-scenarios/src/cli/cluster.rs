@@ -28,7 +28,7 @@ pub fn cluster(files: &[PathBuf], seed: u64) -> Result<String, CliError> {
 }
 
 /// Resolves `namespace/name` to a running pod.
-fn pod_source(cluster: &Cluster, text: &str) -> Result<Source, CliError> {
+pub(super) fn pod_source(cluster: &Cluster, text: &str) -> Result<Source, CliError> {
     match cluster.pod_by_ref(text) {
         Some(p) => Ok(Source::Pod(p.id)),
         None => match cluster.node_by_name(text) {
@@ -62,15 +62,31 @@ pub fn probe(
 ) -> Result<String, CliError> {
     let mut net = build(files, opts.seed)?;
     let source = pod_source(net.cluster(), from)?;
+    let mut dns = String::new();
     let (dst_ip, dst_name) = match to.parse::<IpAddr>() {
         Ok(ip) => (ip, net.cluster().pod_by_ip(ip).map(|p| net.cluster().pod_ref(p.id))),
         Err(_) => match net.cluster().pod_by_ref(to) {
             Some(p) => (p.ip, Some(net.cluster().pod_ref(p.id))),
-            None => {
-                return Err(CliError::Usage(format!(
-                    "no pod `{to}` (write namespace/name or an IP address)"
-                )));
-            }
+            None => match to.strip_prefix("svc/") {
+                Some(svc) => {
+                    let (name, ns) = svc.split_once('.').unwrap_or((svc, "default"));
+                    let ip = net
+                        .cluster()
+                        .service_by_name(ns, name)
+                        .and_then(|s| s.cluster_ip)
+                        .ok_or_else(|| {
+                            CliError::Usage(format!(
+                                "no Service `{name}` with a cluster IP in `{ns}`"
+                            ))
+                        })?;
+                    (ip, Some(format!("service {ns}/{name}")))
+                }
+                // Anything else is a name, resolved inside the source as its resolver would.
+                None => {
+                    let ip = super::service::resolve(&mut net, source, to, &mut dns)?;
+                    (ip, Some(to.to_string()))
+                }
+            },
         },
     };
     let src_ns = net.source_ns(source).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -85,6 +101,16 @@ pub fn probe(
     if opts.trace {
         net.sim_mut().enable_trace();
     }
+    let decided = |net: &ClusterNet| -> Vec<u64> {
+        net.kube_proxies()
+            .iter()
+            .map(|kp| {
+                let c = kp.counters();
+                c.forwarded + c.refused + c.dropped
+            })
+            .collect()
+    };
+    let before = decided(&net);
     let result = net
         .probe(source, SocketAddr::new(dst_ip, port.port), port.protocol, ProbeConfig::default())
         .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -93,6 +119,7 @@ pub fn probe(
         Some(name) => format!("{name} ({dst_ip})"),
         None => dst_ip.to_string(),
     };
+    out.push_str(&dns);
     out.push_str(&format!("probe {from} -> {dst_text} port {port}\n"));
     if opts.trace {
         out.push_str("\n# every hop, in order\n");
@@ -100,6 +127,16 @@ pub fn probe(
             out.push_str(&format!("{event}\n"));
         }
         out.push('\n');
+        // kube-proxy's decisions for this connection: the DNAT and the chosen backend.
+        let after = decided(&net);
+        for (i, (node, kp)) in net.nodes().iter().zip(net.kube_proxies()).enumerate() {
+            let name = &net.cluster().node(node.id).name;
+            let new = usize::try_from(after[i] - before[i]).unwrap_or(usize::MAX);
+            let log = kp.decisions();
+            for (_, line) in &log[log.len().saturating_sub(new)..] {
+                out.push_str(&format!("kube-proxy on {name}: {line}\n"));
+            }
+        }
     }
     out.push_str(&format!("result: {}\n", result.outcome));
     if let (Some(id), Some(path)) = (capture, &opts.pcap) {
@@ -131,9 +168,8 @@ pub fn packet_matrix_view(
     for w in net.warnings() {
         eprintln!("warning: {w}");
     }
-    let m = net
-        .packet_matrix(ports, &ProbeConfig::default())
-        .map_err(|e| CliError::Internal(e.to_string()))?;
+    let config = net.matrix_probe_config();
+    let m = net.packet_matrix(ports, &config).map_err(|e| CliError::Internal(e.to_string()))?;
     let pods: Vec<String> = m.pods.iter().map(|p| net.cluster().pod_ref(*p)).collect();
     let probes = m
         .ports

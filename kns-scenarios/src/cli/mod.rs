@@ -7,6 +7,7 @@ mod error;
 mod input;
 mod net;
 mod render;
+mod service;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -91,18 +92,53 @@ pub enum Command {
         /// Source: a pod as `namespace/name`, a node name, or `internet`.
         #[arg(long)]
         from: String,
-        /// Destination: a pod as `namespace/name`, or an IP address.
+        /// Destination: a pod as `namespace/name`, an IP address, a Service as
+        /// `svc/NAME.NAMESPACE`, or a DNS name resolved inside the source (the query and its
+        /// answer are shown).
         #[arg(long)]
         to: String,
         /// Destination port and protocol, e.g. `80/TCP`.
         #[arg(long)]
         port: PortProtocol,
-        /// Print every hop of every frame: devices, routes, tunnels, filters and verdicts.
+        /// Print every hop of every frame (devices, routes, tunnels, filters and verdicts) and
+        /// kube-proxy's DNAT with the chosen backend.
         #[arg(long)]
         trace: bool,
         /// Capture the source's `eth0` into this pcap file.
         #[arg(long)]
         pcap: Option<PathBuf>,
+        /// Seed of every random choice.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Ask the cluster DNS from inside a pod, as `dig` does (no search list).
+    Dig {
+        /// Manifest files or directories (repeatable; `-` reads standard input).
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// Source: a pod as `namespace/name`, a node name, or `internet`.
+        #[arg(long)]
+        from: String,
+        /// The name to ask about.
+        name: String,
+        /// The record type (default `A`): A, AAAA, SRV, PTR, CNAME, ...
+        #[arg(value_name = "TYPE")]
+        qtype: Option<String>,
+        /// Seed of every random choice.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// An HTTP GET from inside a pod: the host is resolved through the cluster DNS; prints the
+    /// status line and the body.
+    Curl {
+        /// Manifest files or directories (repeatable; `-` reads standard input).
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// Source: a pod as `namespace/name`, a node name, or `internet`.
+        #[arg(long)]
+        from: String,
+        /// `http://HOST[:PORT][/PATH]`; HOST may be a Service name.
+        url: String,
         /// Seed of every random choice.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -253,6 +289,10 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
             let opts = cluster::ProbeOptions { trace: *trace, pcap: pcap.clone(), seed: *seed };
             cluster::probe(files, from, to, *port, &opts)
         }
+        Command::Dig { files, from, name, qtype, seed } => {
+            service::dig(files, from, name, qtype.as_deref(), *seed)
+        }
+        Command::Curl { files, from, url, seed } => service::curl(files, from, url, *seed),
         Command::Explain { files, from, to, port } => commands::explain(files, from, to, *port),
         Command::Net { file, output, seed, trace, captures } => {
             let opts = net::NetOptions { seed: *seed, trace: *trace, captures: captures.clone() };

@@ -153,11 +153,14 @@ impl ClusterNet {
 
     /// Creates a pod's sandbox: its namespace, a socket stack, and the CNI ADD of its node's
     /// configuration. The pod keeps its model address when it has one (`ips` capability).
+    /// The policy agent and kube-proxy learn of the pod.
     pub fn create_pod(&mut self, id: PodId) -> Result<(), ClusterError> {
-        self.start_pod(id, 0, true)
+        self.start_pod(id, 0, true)?;
+        self.sync_agent();
+        Ok(())
     }
 
-    fn start_pod(
+    pub(super) fn start_pod(
         &mut self,
         id: PodId,
         generation: u32,
@@ -246,10 +249,17 @@ impl ClusterNet {
     /// Serves every declared container port with an agnhost-like server answering the pod's
     /// name, one server per container: containers share the pod's namespace, so a port two
     /// containers declare conflicts and the second server reports `address in use`.
+    /// A cluster DNS pod ([`super::is_dns_pod`]) runs the DNS server on port 53 instead.
     fn start_servers(&mut self, ns: NetnsId, pod: &kns_core::model::Pod) {
+        let dns = super::is_dns_pod(&self.cluster, pod) && self.start_dns_server(ns, pod);
         let Some(stack) = self.sim.stack_mut::<SmolStack>(ns) else { return };
         for c in &pod.containers {
-            let ports: Vec<_> = c.ports.iter().map(|p| (p.port, p.protocol)).collect();
+            let ports: Vec<_> = c
+                .ports
+                .iter()
+                .filter(|p| !(dns && p.port == 53))
+                .map(|p| (p.port, p.protocol))
+                .collect();
             if !ports.is_empty() {
                 stack.spawn(AgnhostServer::for_pod(pod.name.clone(), ports));
             }
@@ -257,8 +267,15 @@ impl ClusterNet {
         self.sim.kick(ns);
     }
 
-    /// Deletes a pod's sandbox: CNI DEL (which frees its address), then its namespace.
+    /// Deletes a pod's sandbox: CNI DEL (which frees its address), then its namespace. The
+    /// pod leaves its Services' endpoints.
     pub fn delete_pod(&mut self, id: PodId) -> Result<(), ClusterError> {
+        let r = self.stop_pod(id);
+        self.sync_agent();
+        r
+    }
+
+    fn stop_pod(&mut self, id: PodId) -> Result<(), ClusterError> {
         let Some(p) = self.pods.remove(&id) else {
             return Err(ClusterError::NotFound(format!("pod {} is not running", self.pod_ref(id))));
         };
@@ -286,11 +303,12 @@ impl ClusterNet {
     }
 
     /// Restarts a pod with a new sandbox: DEL, then ADD without asking for the old address, so
-    /// IPAM hands out the next free one, as a real restart may. Returns the new address.
+    /// IPAM hands out the next free one, as a real restart may. Endpoints follow the new
+    /// address. Returns the new address.
     pub fn restart_pod(&mut self, id: PodId) -> Result<IpAddr, ClusterError> {
         let generation = self.pods.get(&id).map_or(0, |p| p.generation + 1);
         if self.pods.contains_key(&id) {
-            self.delete_pod(id)?;
+            self.stop_pod(id)?;
         }
         self.start_pod(id, generation, false)?;
         self.sync_agent();

@@ -6,6 +6,7 @@
 //! nodes (host-gw or VXLAN, [`kns_core::model::CniMode`]). A kubelet-like agent per node then
 //! creates each pod's namespace and runs the node's CNI configuration ([`kubelet`]).
 
+pub mod dns;
 pub mod kubelet;
 pub mod probe;
 pub mod show;
@@ -15,11 +16,14 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use kns_core::model::{Cluster, NodeId, PodId};
+use kns_core::proxy::proxy_for;
 
+use crate::kube_proxy::KubeProxy;
 use crate::net::{NetnsId, Sim};
 use crate::policy_agent::{PolicyAgent, policy_warning};
 use crate::stack::{SmolStack, StackConfig};
 
+pub use dns::{DnsLookup, is_dns_pod};
 pub use kubelet::PodNet;
 pub use probe::{PacketMatrix, Source, delivered, outcome_word};
 pub use topology::{NodeNet, Outside};
@@ -69,6 +73,8 @@ pub struct ClusterNet {
     node_cni: Vec<kubelet::NodeCni>,
     pods: BTreeMap<PodId, PodNet>,
     agent: Option<PolicyAgent>,
+    proxies: Vec<KubeProxy>,
+    dns: Option<dns::DnsApp>,
     warnings: Vec<String>,
 }
 
@@ -94,6 +100,14 @@ impl ClusterNet {
                     .map_err(|e| ClusterError::Build(e.to_string()))?;
             }
         }
+        let mut proxies = Vec::with_capacity(nodes.len());
+        for n in &nodes {
+            let seed = sim.child_seed();
+            let proxy = proxy_for(cluster.config.proxy, seed);
+            let kp = KubeProxy::new(&cluster, n.id, proxy);
+            kp.install(&mut sim, n.ns);
+            proxies.push(kp);
+        }
         let warnings = policy_warning(&cluster, agent.is_some()).into_iter().collect();
         let mut net = ClusterNet {
             sim,
@@ -103,10 +117,13 @@ impl ClusterNet {
             node_cni,
             pods: BTreeMap::new(),
             agent,
+            proxies,
+            dns: None,
             warnings,
         };
+        net.start_upstream();
         for pod in net.cluster.pods_sorted() {
-            net.create_pod(pod)?;
+            net.start_pod(pod, 0, true)?;
         }
         net.sync_agent();
         Ok(net)
@@ -162,11 +179,33 @@ impl ClusterNet {
         self.agent.as_ref()
     }
 
-    /// Hands the policy agent the current model (after pods or policies changed).
+    /// Hands the policy agent, every node's kube-proxy and the DNS server the current model (after pods,
+    /// Services or policies changed). kube-proxy sees pods that are not running as not ready,
+    /// so endpoints follow the pods' current addresses and leave with deleted pods.
     pub fn sync_agent(&mut self) {
         if let Some(agent) = &self.agent {
             agent.update(self.cluster.clone());
         }
+        let live = self.live_cluster();
+        for kp in &self.proxies {
+            kp.update(&live);
+        }
+        self.sync_dns(&live);
+    }
+
+    /// The model with pods that are not running marked not ready (what endpoints see).
+    fn live_cluster(&self) -> Cluster {
+        live_model(&self.cluster, |id| self.pods.contains_key(&id))
+    }
+
+    /// kube-proxy on every node, by `NodeId` order.
+    pub fn kube_proxies(&self) -> &[KubeProxy] {
+        &self.proxies
+    }
+
+    /// kube-proxy on one node.
+    pub fn kube_proxy(&self, node: NodeId) -> &KubeProxy {
+        &self.proxies[node.index()]
     }
 
     /// Replaces the NetworkPolicies and lets the agent enforce the new set. Established
@@ -180,6 +219,19 @@ impl ClusterNet {
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
+}
+
+/// The model as the endpoints controller sees it: pods for which `running` is false are not
+/// ready, so no Service sends them traffic. Endpoints are derived from the pods' current
+/// addresses by [`kns_core::proxy::ServiceTable::from_cluster`].
+fn live_model(cluster: &Cluster, running: impl Fn(PodId) -> bool) -> Cluster {
+    let mut live = cluster.clone();
+    for p in &mut live.pods {
+        if !running(p.id) {
+            p.ready = false;
+        }
+    }
+    live
 }
 
 impl ClusterNet {
