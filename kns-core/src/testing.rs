@@ -6,10 +6,14 @@
 //! arguments (and, for strategies, on proptest's seeded runner).
 
 pub mod build;
+pub mod check;
 pub mod services;
 pub mod strategies;
 pub mod synthetic;
+pub mod yaml;
 
 pub use build::ClusterBuilder;
+pub use check::{PolicyCheckError, PolicyMismatch, assert_policy_engine, check_policy_engine};
 pub use services::service_cluster;
 pub use synthetic::synthetic_cluster;
+pub use yaml::to_yaml;
