@@ -7,6 +7,7 @@
 
 pub mod build;
 pub mod check;
+pub mod proxy_check;
 pub mod services;
 pub mod strategies;
 pub mod synthetic;
@@ -14,6 +15,7 @@ pub mod yaml;
 
 pub use build::ClusterBuilder;
 pub use check::{PolicyCheckError, PolicyMismatch, assert_policy_engine, check_policy_engine};
+pub use proxy_check::{ProxyCheckError, check_service_proxy};
 pub use services::service_cluster;
 pub use synthetic::synthetic_cluster;
 pub use yaml::to_yaml;
