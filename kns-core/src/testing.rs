@@ -1,5 +1,9 @@
-//! Test kit: builders for model values, proptest strategies for clusters with policies, and a
-//! deterministic synthetic cluster generator for benchmarks.
+//! Test kit: builders for model values, proptest strategies for clusters with policies, a
+//! deterministic synthetic cluster generator for benchmarks, and contract checks for code
+//! brought from outside: [`check_policy_engine`] (differential against the reference engine,
+//! failures shrunk and printed as YAML manifests, see [`check`]) and [`check_service_proxy`]
+//! (see [`proxy_check`]). CNI plugins are checked in kns-sim (`kns_sim::cni_check`), which has
+//! the dataplane they need.
 //!
 //! Compiled for the crate's own unit tests and, for other crates, with the `testing` feature.
 //! Nothing here reads a clock or an entropy source: generated clusters depend only on the
