@@ -89,3 +89,15 @@ fn policy_matrix_prints_the_matrix_and_reasons() {
         "{out}"
     );
 }
+
+#[test]
+fn third_party_engine_bug_is_found_and_shrunk() {
+    let out = run_example("third_party_engine", &[]);
+    assert!(out.contains("reference: 256 generated clusters, no disagreement"), "{out}");
+    assert!(out.contains("split-peer: bug found; minimal case has"), "{out}");
+    assert!(out.contains("reference denies, split-peer allows"), "{out}");
+    // The minimal case needs a peer with both selectors: that is the planted bug.
+    assert!(out.contains("namespaceSelector:") && out.contains("podSelector:"), "{out}");
+    assert!(out.contains("kind: NetworkPolicy") && out.contains("podIP: 10.0.0."), "{out}");
+    assert!(out.contains("kns matrix -f case.yaml --port "), "{out}");
+}

@@ -7,6 +7,7 @@
 pub mod aio;
 pub mod cluster;
 pub mod cmd;
+pub mod cni_check;
 pub mod cni_host;
 pub mod conntrack;
 pub mod dns;

@@ -2,10 +2,12 @@
 //!
 //! Clusters have 1–3 namespaces and 1–6 pods whose labels and named ports come from tiny pools
 //! (so selectors and names collide often), and 0–4 policies with random selectors (every
-//! operator), policy types, peers (selectors and ipBlocks with excepts) and ports (protocol
+//! operator), policy types, peers (selectors and ipBlocks with excepts strictly inside the block) and ports (protocol
 //! only, numbers, ranges and names).
 
 use std::collections::BTreeSet;
+
+use ipnet::IpNet;
 
 use proptest::collection::{btree_map, btree_set, vec};
 use proptest::prelude::*;
@@ -21,6 +23,8 @@ use super::build::ClusterBuilder;
 const KEYS: [&str; 3] = ["app", "tier", "team"];
 const VALUES: [&str; 3] = ["a", "b", "c"];
 const PORT_NAMES: [&str; 2] = ["http", "metrics"];
+const EXCEPTS: [&str; 6] =
+    ["10.0.0.1/32", "10.0.0.2/32", "10.0.0.3/32", "10.0.0.5/32", "10.0.0.4/31", "10.0.0.0/30"];
 const NUMBERS: [u16; 4] = [80, 81, 82, 8080];
 
 /// The ports worth probing in clusters made by [`cluster`]: every number of the pools, on TCP
@@ -83,13 +87,19 @@ pub fn peer() -> impl Strategy<Value = PolicyPeer> {
         },
     );
     let cidr = prop::sample::select(vec!["10.0.0.0/30", "10.0.0.0/29", "10.0.0.4/30", "0.0.0.0/0"]);
-    let except = vec(1u8..8, 0..2);
-    let block = (cidr, except).prop_map(|(cidr, except)| PolicyPeer::IpBlock {
-        cidr: cidr.parse().expect("valid literal"),
-        except: except
-            .into_iter()
-            .map(|host| format!("10.0.0.{host}/32").parse().expect("valid literal"))
-            .collect(),
+    // Candidate carve-outs; those not strictly inside the chosen cidr are dropped, as the API
+    // server would reject them.
+    let except = vec(prop::sample::select(EXCEPTS.to_vec()), 0..3);
+    let block = (cidr, except).prop_map(|(cidr, except)| {
+        let cidr: IpNet = cidr.parse().expect("valid literal");
+        let mut kept: Vec<IpNet> = Vec::new();
+        for e in except {
+            let e: IpNet = e.parse().expect("valid literal");
+            if cidr.contains(&e) && e.prefix_len() > cidr.prefix_len() && !kept.contains(&e) {
+                kept.push(e);
+            }
+        }
+        PolicyPeer::IpBlock { cidr, except: kept }
     });
     prop_oneof![3 => pods, 1 => block]
 }
