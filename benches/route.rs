@@ -34,7 +34,11 @@ fn table(n: usize) -> RouteTable {
     while t.routes().len() < n {
         let h = mix(i) as u32;
         let (b, c) = ((h >> 8) as u8, h as u8);
-        let dst = if i % 16 == 0 { format!("10.{b}.0.0/16") } else { format!("10.{b}.{c}.0/24") };
+        let dst = if i.is_multiple_of(16) {
+            format!("10.{b}.0.0/16")
+        } else {
+            format!("10.{b}.{c}.0/24")
+        };
         // Duplicates are skipped (`add` refuses them).
         let _ = t.add(route(&dst, 2 + t.routes().len() as u32), false);
         i += 1;
