@@ -9,8 +9,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::{
-    addrs_for, check_addresses, configure_routes, host_err, host_veth_name, interface, internal,
-    ipam_type, prev_result, require_netns, setup_ip_masq, teardown_ip_masq,
+    addrs_for, check_addresses, configure_routes, del_veth_attachment, host_err, host_veth_name,
+    interface, internal, ipam_type, prev_result, require_netns, setup_ip_masq,
 };
 use crate::cni::host::{HostError, LinkKind, Netns};
 use crate::cni::plugin::{CmdArgs, CniPlugin, Env};
@@ -105,26 +105,7 @@ impl CniPlugin for Bridge {
 
     fn del(&self, env: &mut Env<'_>, args: &CmdArgs, conf: &NetConf) -> Result<(), CniError> {
         let c: Config = conf.decode()?;
-        let ipam = ipam_type(conf)?;
-        env.delegate_del(&ipam, args, conf)?;
-        let mut addr = conf
-            .prev_result
-            .as_ref()
-            .and_then(|r| r.ips.iter().map(|i| i.address).find(|a| a.addr().is_ipv4()));
-        if !args.netns.is_empty() && env.host.netns_exists(&args.netns) {
-            let ns = Netns::Path(&args.netns);
-            if let Ok(info) = env.host.link(ns, &args.ifname) {
-                addr = addr.or_else(|| info.addrs.iter().copied().find(|a| a.addr().is_ipv4()));
-                match env.host.link_del(ns, &args.ifname) {
-                    Ok(()) | Err(HostError::NoLink(_)) => {}
-                    Err(e) => return Err(host_err("failed to delete container veth")(e)),
-                }
-            }
-        }
-        if c.ip_masq {
-            teardown_ip_masq(env.host, addr, conf.network_name(), &args.container_id);
-        }
-        Ok(())
+        del_veth_attachment(env, args, conf, c.ip_masq)
     }
 
     fn status(&self, env: &mut Env<'_>, conf: &NetConf) -> Result<(), CniError> {

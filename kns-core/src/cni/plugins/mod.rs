@@ -20,7 +20,7 @@ pub use ptp::Ptp;
 use ipnet::IpNet;
 
 use super::host::{HostError, NetHost, Netns, RouteEntry, format_mac};
-use super::plugin::{CmdArgs, PluginRegistry};
+use super::plugin::{CmdArgs, Env, PluginRegistry};
 use super::types::{CniError, CniResult, ErrorCode, Interface, NetConf};
 
 /// Installs every reference plugin in `registry`.
@@ -299,6 +299,38 @@ pub(crate) fn check_addresses(
 /// The addresses a result assigns to the interface at `index`.
 pub(crate) fn addrs_for(result: &CniResult, index: usize) -> Vec<IpNet> {
     result.ips.iter().filter(|i| i.interface == Some(index)).map(|i| i.address).collect()
+}
+
+/// DEL of a veth-based attachment (bridge, ptp): release the address through the IPAM plugin,
+/// delete the container's end of the veth (its peer goes with it; already gone is fine) and,
+/// with `ip_masq`, the masquerade rules of the address from `prevResult` or, failing that,
+/// from the interface itself.
+pub(crate) fn del_veth_attachment(
+    env: &mut Env<'_>,
+    args: &CmdArgs,
+    conf: &NetConf,
+    ip_masq: bool,
+) -> Result<(), CniError> {
+    let ipam = ipam_type(conf)?;
+    env.delegate_del(&ipam, args, conf)?;
+    let mut addr = conf
+        .prev_result
+        .as_ref()
+        .and_then(|r| r.ips.iter().map(|i| i.address).find(|a| a.addr().is_ipv4()));
+    if !args.netns.is_empty() && env.host.netns_exists(&args.netns) {
+        let ns = Netns::Path(&args.netns);
+        if let Ok(info) = env.host.link(ns, &args.ifname) {
+            addr = addr.or_else(|| info.addrs.iter().copied().find(|a| a.addr().is_ipv4()));
+            match env.host.link_del(ns, &args.ifname) {
+                Ok(()) | Err(HostError::NoLink(_)) => {}
+                Err(e) => return Err(host_err("failed to delete container veth")(e)),
+            }
+        }
+    }
+    if ip_masq {
+        teardown_ip_masq(env.host, addr, conf.network_name(), &args.container_id);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
