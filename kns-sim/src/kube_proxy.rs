@@ -75,7 +75,7 @@ pub struct KubeProxyCounters {
 
 struct State {
     node: NodeId,
-    table: ServiceTable,
+    table: Rc<ServiceTable>,
     proxy: Box<dyn ServiceProxy>,
     local_pods: BTreeSet<IpAddr>,
     masq: BTreeMap<Key, Time>,
@@ -105,9 +105,22 @@ impl KubeProxy {
     /// kube-proxy for `node` of `cluster`, deciding with `proxy` (see
     /// [`kns_core::proxy::proxy_for`]).
     pub fn new(cluster: &Cluster, node: NodeId, proxy: Box<dyn ServiceProxy>) -> KubeProxy {
+        let table = Rc::new(ServiceTable::from_cluster(cluster));
+        KubeProxy::with_table(table, cluster, node, proxy)
+    }
+
+    /// Like [`KubeProxy::new`] with a table already computed from `cluster`: every node's
+    /// kube-proxy watches the same Services and endpoints, so a cluster computes the table
+    /// once and shares it.
+    pub fn with_table(
+        table: Rc<ServiceTable>,
+        cluster: &Cluster,
+        node: NodeId,
+        proxy: Box<dyn ServiceProxy>,
+    ) -> KubeProxy {
         let state = State {
             node,
-            table: ServiceTable::from_cluster(cluster),
+            table,
             proxy,
             local_pods: local_pods(cluster, node),
             masq: BTreeMap::new(),
@@ -134,8 +147,14 @@ impl KubeProxy {
     /// Recomputes the service table from `cluster` (Services, endpoints, pod readiness).
     /// Established connections keep their backends; new connections see the new table.
     pub fn update(&self, cluster: &Cluster) {
+        self.set_table(Rc::new(ServiceTable::from_cluster(cluster)), cluster);
+    }
+
+    /// Like [`KubeProxy::update`] with the table already computed from `cluster` (shared by
+    /// every node's kube-proxy).
+    pub fn set_table(&self, table: Rc<ServiceTable>, cluster: &Cluster) {
         let mut s = self.state.borrow_mut();
-        s.table = ServiceTable::from_cluster(cluster);
+        s.table = table;
         s.local_pods = local_pods(cluster, s.node);
         s.open.clear();
     }

@@ -101,10 +101,11 @@ impl ClusterNet {
             }
         }
         let mut proxies = Vec::with_capacity(nodes.len());
+        let table = std::rc::Rc::new(kns_core::proxy::ServiceTable::from_cluster(&cluster));
         for n in &nodes {
             let seed = sim.child_seed();
             let proxy = proxy_for(cluster.config.proxy, seed);
-            let kp = KubeProxy::new(&cluster, n.id, proxy);
+            let kp = KubeProxy::with_table(std::rc::Rc::clone(&table), &cluster, n.id, proxy);
             kp.install(&mut sim, n.ns);
             proxies.push(kp);
         }
@@ -187,8 +188,9 @@ impl ClusterNet {
             agent.update(self.cluster.clone());
         }
         let live = self.live_cluster();
+        let table = std::rc::Rc::new(kns_core::proxy::ServiceTable::from_cluster(&live));
         for kp in &self.proxies {
-            kp.update(&live);
+            kp.set_table(std::rc::Rc::clone(&table), &live);
         }
         self.sync_dns(&live);
     }
