@@ -67,7 +67,7 @@ fn model(extra: &str) -> Result<Cluster, Mismatch> {
     })
 }
 
-fn build_with(rec: &mut Recorder, cluster: Cluster) -> Result<ClusterNet, Mismatch> {
+pub(super) fn build_with(rec: &mut Recorder, cluster: Cluster) -> Result<ClusterNet, Mismatch> {
     let opts = ClusterOptions { seed: SEED, ..ClusterOptions::default() };
     ClusterNet::build(cluster, opts)
         .map_err(|e| Mismatch { expected: "the cluster to build".into(), observed: e.to_string() })
@@ -93,7 +93,7 @@ fn pod(net: &ClusterNet, r: &str) -> Result<PodId, Mismatch> {
 }
 
 /// Opens one TCP connection and records it like `kns probe`.
-fn connect(
+pub(super) fn connect(
     rec: &mut Recorder,
     net: &mut ClusterNet,
     from: (&str, Source),
@@ -118,7 +118,7 @@ fn connect(
     Ok(o)
 }
 
-fn answered_by(o: &ProbeOutcome) -> Option<&str> {
+pub(super) fn answered_by(o: &ProbeOutcome) -> Option<&str> {
     match o {
         ProbeOutcome::Connected { reply, .. } => reply.as_deref(),
         _ => None,

@@ -4,6 +4,7 @@
 
 mod cluster_steps;
 mod linux_steps;
+mod service_steps;
 
 use std::fmt::Write;
 use std::io::{BufRead, IsTerminal, Write as _};
@@ -82,7 +83,15 @@ pub struct StepDef {
 /// Every step, in order.
 pub fn steps() -> Vec<StepDef> {
     let mut all = linux_steps::steps();
-    all.extend(cluster_steps::steps());
+    let mut services = service_steps::steps();
+    let stays = services.pop();
+    for step in cluster_steps::steps() {
+        if step.id == "network-policy" {
+            all.append(&mut services);
+        }
+        all.push(step);
+    }
+    all.extend(stays);
     all
 }
 
