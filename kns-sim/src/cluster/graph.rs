@@ -27,12 +27,12 @@ use crate::net::{IfaceId, LinkKind, NetnsId, Sim};
 /// Where a vertex sits: the machine (or virtual place) a picture groups it under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Place {
-    /// The root namespace, where the `fabric0` bridge is the node network.
-    Fabric,
-    /// The router between the node network and the internet.
-    Router,
     /// The host standing for everything outside the cluster.
     Internet,
+    /// The router between the node network and the internet.
+    Router,
+    /// The root namespace, where the `fabric0` bridge is the node network.
+    Fabric,
     /// A node (its namespace, and the pods it runs).
     Node(NodeId),
     /// A namespace nobody of the cluster created (added by hand through `sim_mut`).
