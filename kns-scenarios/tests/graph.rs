@@ -240,6 +240,7 @@ fn dot_has_every_pod_node_bridge_and_their_wiring() {
     for api in pods.iter().filter(|p| p.starts_with("backend/api-")) {
         assert!(has("svc:backend/api", &format!("pod:{api}"), "8080/TCP→8080"), "{edges:?}");
     }
+    assert!(has("svc:db/postgres", "pod:db/postgres-0", "headless 5432/TCP"), "{edges:?}");
     assert!(!dot.contains("flannel.1"), "routed mode has no overlay device");
 }
 

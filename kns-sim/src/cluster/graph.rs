@@ -168,7 +168,8 @@ pub enum Edge {
         /// The remote endpoint address.
         remote: IpAddr,
     },
-    /// A Service's ready endpoint (Service → pod), with `port/PROTO→targetPort` per Service port.
+    /// A Service's ready endpoint (Service → pod), with `port/PROTO→targetPort` per Service port
+    /// (`headless port/PROTO` for a headless Service's pods).
     Endpoint {
         /// The Service ports that lead to this pod.
         ports: Vec<String>,
@@ -432,7 +433,8 @@ impl Builder {
     /// A vertex per Service (by `namespace/name`) and an edge to each pod behind it.
     fn services(&mut self, net: &ClusterNet) {
         let cluster = &net.cluster;
-        let table = ServiceTable::from_cluster(&net.live_cluster());
+        let live = net.live_cluster();
+        let table = ServiceTable::from_cluster(&live);
         let mut services: Vec<_> = cluster.services.iter().collect();
         services.sort_by_key(|s| (cluster.namespace(s.namespace).name.as_str(), s.name.as_str()));
         for svc in services {
@@ -460,6 +462,22 @@ impl Builder {
                     if !list.contains(&text) {
                         list.push(text);
                     }
+                }
+            }
+            // A headless Service has no proxy rules; its endpoints (what DNS answers with) are
+            // the ready pods its selector picks.
+            if svc.is_headless()
+                && let Some(selector) = &svc.selector
+            {
+                for pod in live.pods.iter().filter(|p| {
+                    p.namespace == svc.namespace
+                        && p.ready
+                        && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
+                }) {
+                    let Some(pv) = self.pods.get(&pod.id) else { continue };
+                    let ports =
+                        svc.ports.iter().map(|p| format!("headless {}/{}", p.port, p.protocol));
+                    to.entry(*pv).or_default().extend(ports);
                 }
             }
             for (pv, ports) in to {
@@ -503,6 +521,14 @@ metadata: {name: svc-b, namespace: default}
 spec:
   selector: {app: b}
   ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: headless-a, namespace: default}
+spec:
+  clusterIP: None
+  selector: {app: a}
+  ports: [{port: 8080}]
 "#;
 
     fn net(mode: CniMode) -> ClusterNet {
@@ -567,6 +593,7 @@ spec:
             "dev::r0 -port-> dev::fabric0",
             "dev:router:eth1 -veth-> dev:internet:eth0",
             "svc:default/svc-b -endpoint-> pod:default/b",
+            "svc:default/headless-a -endpoint-> pod:default/a",
         ] {
             assert!(e.contains(&want.to_string()), "{want} missing from {e:?}");
         }
