@@ -404,3 +404,50 @@ fn pictures_are_byte_identical_from_run_to_run() {
         assert_eq!(ok(&args), ok(&args), "{args:?}");
     }
 }
+
+/// A stand-in for Graphviz's `dot` in a directory of its own, to put on `PATH`.
+#[cfg(unix)]
+fn fake_dot(name: &str, script: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("dot");
+    std::fs::write(&exe, script).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[cfg(unix)]
+#[test]
+fn svg_comes_from_graphviz_when_dot_is_on_path_and_falls_back_when_it_fails() {
+    let demo = demo();
+    let run = |dir: &PathBuf| {
+        Command::new(env!("CARGO_BIN_EXE_kns"))
+            .args(["graph", "-f", &demo, "-o", "svg"])
+            .env("PATH", dir)
+            .output()
+            .unwrap()
+    };
+    // This `dot` checks its argument and echoes the size of the DOT it was given.
+    let good = fake_dot(
+        "fake-dot-ok",
+        "#!/bin/sh\nexport PATH=/usr/bin:/bin\n[ \"$1\" = -Tsvg ] || exit 3\nn=$(wc -c | tr -d ' ')\necho \"<svg xmlns=\\\"http://www.w3.org/2000/svg\\\"><desc>$n</desc></svg>\"\n",
+    );
+    let out = run(&good);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let dot_len = ok(&["graph", "-f", &demo]).len();
+    let svg = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        svg.trim(),
+        format!("<svg xmlns=\"http://www.w3.org/2000/svg\"><desc>{dot_len}</desc></svg>")
+    );
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let bad = fake_dot("fake-dot-fails", "#!/bin/sh\necho 'syntax error in line 1' >&2\nexit 1\n");
+    let out = run(&bad);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("Graphviz's `dot` failed") && err.contains("syntax error"), "{err}");
+    let svg = String::from_utf8(out.stdout).unwrap();
+    assert!(svg.contains("kns's built-in layout"), "fell back to the built-in layout");
+}

@@ -105,9 +105,9 @@ fn graphviz_svg(dot: &str) -> Result<String, String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("running Graphviz's `dot` failed: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(dot.as_bytes()).map_err(|e| format!("writing to `dot` failed: {e}"))?;
-    }
+    // Graphviz reads its whole input before it writes; the pipe closes when `stdin` drops.
+    // A `dot` that stops early breaks the pipe: its own exit status and message say why.
+    let written = child.stdin.take().map(|mut stdin| stdin.write_all(dot.as_bytes()));
     let out = child.wait_with_output().map_err(|e| format!("`dot` failed: {e}"))?;
     if !out.status.success() {
         return Err(format!(
@@ -115,6 +115,9 @@ fn graphviz_svg(dot: &str) -> Result<String, String> {
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         ));
+    }
+    if let Some(Err(e)) = written {
+        return Err(format!("writing to Graphviz's `dot` failed: {e}"));
     }
     String::from_utf8(out.stdout).map_err(|_| "`dot` wrote invalid UTF-8".to_string())
 }
