@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use kns_core::{Cluster, PortProtocol};
-use kns_sim::cluster::{ClusterNet, ClusterOptions, Source, delivered};
+use kns_sim::cluster::{ClusterNet, ClusterOptions, Source, delivered, outcome_word};
 use kns_sim::stack::apps::ProbeConfig;
 
 use super::commands::load;
@@ -156,18 +156,30 @@ fn write_pcap(net: &ClusterNet, id: kns_sim::net::CaptureId, path: &Path) -> Res
     Ok(())
 }
 
+/// Each probe's outcome word (`connected`, `refused`, `filtered`, ...), `[port][from][to]`.
+pub type Outcomes = Vec<Vec<Vec<&'static str>>>;
+
 /// `kns matrix --mode packet`: a real connection per pair and port, in the policy matrix's
-/// shape (a cell is true when the destination itself answered).
+/// shape (a cell is true when the destination itself answered), with each probe's outcome
+/// word (`connected`, `refused`, `filtered`, ...) in the same `[port][from][to]` order.
 pub fn packet_matrix_view(
     cluster: Cluster,
     ports: &[PortProtocol],
     seed: u64,
-) -> Result<super::MatrixView, CliError> {
+) -> Result<(super::MatrixView, Outcomes), CliError> {
     let mut net = ClusterNet::build(cluster, ClusterOptions { seed, ..ClusterOptions::default() })
         .map_err(|e| CliError::Usage(format!("building the cluster: {e}")))?;
     for w in net.warnings() {
         eprintln!("warning: {w}");
     }
+    packet_view(&mut net, ports)
+}
+
+/// Probes every pair of pods of a built cluster on `ports` (see [`packet_matrix_view`]).
+pub fn packet_view(
+    net: &mut ClusterNet,
+    ports: &[PortProtocol],
+) -> Result<(super::MatrixView, Outcomes), CliError> {
     let config = net.matrix_probe_config();
     let m = net.packet_matrix(ports, &config).map_err(|e| CliError::Internal(e.to_string()))?;
     let pods: Vec<String> = m.pods.iter().map(|p| net.cluster().pod_ref(*p)).collect();
@@ -180,5 +192,10 @@ pub fn packet_matrix_view(
             (*pp, grid)
         })
         .collect();
-    Ok(super::MatrixView { pods, probes })
+    let words = m
+        .outcomes
+        .iter()
+        .map(|grid| grid.iter().map(|row| row.iter().map(outcome_word).collect()).collect())
+        .collect();
+    Ok((super::MatrixView { pods, probes }, words))
 }

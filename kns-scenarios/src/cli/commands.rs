@@ -35,14 +35,35 @@ pub fn matrix(
             "no pod declares a container port; name the ports to probe with --port 80/TCP".into(),
         ));
     }
-    let view = match mode {
-        MatrixMode::Policy => matrix_view(&cluster, &ports),
-        MatrixMode::Packet => super::cluster::packet_matrix_view(cluster, &ports, seed)?,
+    let (view, outcomes) = match mode {
+        MatrixMode::Policy => (matrix_view(&cluster, &ports), None),
+        MatrixMode::Packet => {
+            // The model stays here: the HTML page explains each cell with it.
+            let (view, words) = super::cluster::packet_matrix_view(cluster.clone(), &ports, seed)?;
+            (view, Some(words))
+        }
     };
+    render(&cluster, &view, outcomes.as_deref(), output, files, mode)
+}
+
+/// Renders a matrix in the requested format.
+fn render(
+    cluster: &Cluster,
+    view: &MatrixView,
+    outcomes: Option<&[Vec<Vec<&'static str>>]>,
+    output: MatrixFormat,
+    files: &[PathBuf],
+    mode: MatrixMode,
+) -> Result<String, CliError> {
     Ok(match output {
         MatrixFormat::Table => view.to_table(),
         MatrixFormat::Json => view.to_json(),
         MatrixFormat::Csv => view.to_csv(),
+        MatrixFormat::Html => {
+            let page =
+                super::html::HtmlPage { files: super::graph::file_names(files), mode, outcomes };
+            super::html::matrix_html(cluster, view, &page)?
+        }
     })
 }
 

@@ -4,10 +4,13 @@
 mod cluster;
 mod commands;
 mod error;
+mod graph;
+mod html;
 mod input;
 mod net;
 mod render;
 mod service;
+mod svg;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,6 +19,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use kns_core::PortProtocol;
 
 pub use error::{CliError, EXIT_INTERNAL, EXIT_OK, EXIT_USER};
+pub use graph::{GraphFormat, GraphOptions};
 pub use net::NetFormat;
 pub use render::MatrixView;
 
@@ -40,6 +44,8 @@ pub enum MatrixFormat {
     Json,
     /// `protocol,port,from,to,allowed` lines.
     Csv,
+    /// A self-contained HTML page: a colour grid per port, each cell's explanation on hover.
+    Html,
 }
 
 /// How `kns matrix` decides reachability.
@@ -71,6 +77,26 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = MatrixMode::Policy)]
         mode: MatrixMode,
         /// Seed of every random choice (packet mode).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Draw the built cluster's topology (nodes, bridges, veths, pods, Services) as Graphviz
+    /// DOT or SVG, optionally with the pod-to-pod connections the policies allow.
+    Graph {
+        /// Manifest files or directories (repeatable; `-` reads standard input).
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// Output format (`svg` uses Graphviz's `dot` when installed, else a built-in layout).
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = GraphFormat::Dot)]
+        output: GraphFormat,
+        /// Also draw the connections allowed between pods on this port, e.g. `8080/TCP`
+        /// (repeatable).
+        #[arg(long = "allowed", value_name = "PORT")]
+        allowed: Vec<PortProtocol>,
+        /// How `--allowed` decides: `policy` evaluates the policies, `packet` probes.
+        #[arg(long, value_enum, default_value_t = MatrixMode::Policy)]
+        mode: MatrixMode,
+        /// Seed of every random choice.
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -285,6 +311,15 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
             commands::matrix(files, ports, *output, *mode, *seed)
         }
         Command::Cluster { files, seed } => cluster::cluster(files, *seed),
+        Command::Graph { files, output, allowed, mode, seed } => {
+            let opts = GraphOptions {
+                output: *output,
+                allowed: allowed.clone(),
+                mode: *mode,
+                seed: *seed,
+            };
+            graph::graph(files, &opts)
+        }
         Command::Probe { files, from, to, port, trace, pcap, seed } => {
             let opts = cluster::ProbeOptions { trace: *trace, pcap: pcap.clone(), seed: *seed };
             cluster::probe(files, from, to, *port, &opts)

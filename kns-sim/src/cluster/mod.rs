@@ -7,6 +7,7 @@
 //! creates each pod's namespace and runs the node's CNI configuration ([`kubelet`]).
 
 pub mod dns;
+pub mod graph;
 pub mod kubelet;
 pub mod probe;
 pub mod show;
@@ -24,6 +25,7 @@ use crate::policy_agent::{PolicyAgent, policy_warning};
 use crate::stack::{SmolStack, StackConfig};
 
 pub use dns::{DnsLookup, is_dns_pod};
+pub use graph::Topology;
 pub use kubelet::PodNet;
 pub use probe::{PacketMatrix, Source, delivered, outcome_word};
 pub use topology::{NodeNet, Outside};

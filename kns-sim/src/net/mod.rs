@@ -10,7 +10,8 @@
 //! [`IfaceId`]; the dataplane works with ids only and formats no text unless tracing is on.
 //!
 //! **Code map:** `config` (the iproute2-like API: netns, link, addr, route, neigh, fdb,
-//! sysctl), `exec` (text commands and [`IpError`]), `show` (iproute2 output), `tc` (netem);
+//! sysctl), `exec` (text commands and [`IpError`]), `show` (iproute2 output), `inspect` (the
+//! read-only device view, [`LinkInfo`]), `tc` (netem);
 //! the frame path is `dataplane` (events, accounting, device rx/tx, veth wire), `bridge`,
 //! `vxlan`, `arp` and `ipv4`; `route` is the pure routing table, `packet` the frame builders,
 //! `trace` the data trace and conservation, `capture` the pcap writer.
@@ -52,6 +53,7 @@ mod capture;
 mod config;
 mod dataplane;
 mod exec;
+mod inspect;
 mod ipv4;
 pub mod packet;
 pub mod route;
@@ -78,6 +80,7 @@ use crate::time::Time;
 pub use capture::CaptureError;
 pub use config::{RouteGet, RouteSpec, VxlanConfig};
 pub use exec::IpError;
+pub use inspect::{LinkInfo, LinkKind};
 pub use route::{Route, RouteProto, RouteTable};
 pub use trace::{Conservation, TraceEvent, TraceWhat, describe};
 
