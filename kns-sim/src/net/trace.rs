@@ -183,6 +183,16 @@ impl Sim {
         }
     }
 
+    /// Stops recording hops and drops those not yet taken (the counterpart of
+    /// [`enable_trace`](Self::enable_trace), for runs that trace only some of their traffic).
+    pub fn disable_trace(&mut self) {
+        if self.trace.take().is_some() {
+            for ns in &mut self.namespaces {
+                ns.netfilter.set_notes(false);
+            }
+        }
+    }
+
     /// The hops recorded so far.
     pub fn trace(&self) -> &[TraceEvent] {
         self.trace.as_deref().unwrap_or(&[])
