@@ -34,6 +34,8 @@ fn every_scenario_in_the_library_passes() {
     for s in &all {
         let report = s.run(&RunOptions::default()).unwrap_or_else(|e| panic!("{e}"));
         assert!(report.ok, "{}", report.render_text());
+        let again = s.run(&RunOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report, again, "{} is not deterministic with seed {}", s.name(), report.seed);
         assert!(report.passed > 0 && report.failed == 0, "{}: no checks ran", s.name());
         assert!(!s.summary().is_empty(), "{} has a description", s.name());
     }
@@ -83,6 +85,15 @@ fn a_wrong_flow_set_lists_every_difference() {
         check.failure.as_deref().unwrap().contains("0 flows missing, 11 extra"),
         "{:?}",
         check.failure
+    );
+    assert!(check.trace.is_empty(), "no trace unless asked");
+    let traced = s.run(&RunOptions { trace: true, pcap: false }).unwrap();
+    let trace = &traced.checks().next().unwrap().trace;
+    assert_eq!(trace.iter().filter(|l| l.ends_with(", probed again")).count(), 3, "{trace:?}");
+    assert!(
+        trace.contains(&"# default/client -> default/db 80/TCP, probed again".to_string())
+            && trace.contains(&"=> refused".to_string()),
+        "each wrong flow probed again ends with its outcome: {trace:?}"
     );
     assert!(
         check.details.contains(

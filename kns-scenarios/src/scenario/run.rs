@@ -178,7 +178,7 @@ impl Scenario {
                 Step::Exactly(e) => {
                     let w = self.world(&mut world, &applied, opts)?;
                     number += 1;
-                    steps.push(StepReport::Check(check_exactly(w, e, number)));
+                    steps.push(StepReport::Check(check_exactly(w, e, number, opts)));
                 }
             }
         }
@@ -426,7 +426,10 @@ fn check_one(w: &mut World, e: &Expectation, number: usize, opts: &RunOptions) -
     report
 }
 
-fn check_exactly(w: &mut World, e: &ExactFlows, number: usize) -> CheckReport {
+/// With `--trace`, how many of a flow set's wrong flows are probed again, one by one, traced.
+const TRACED_DIFFERENCES: usize = 3;
+
+fn check_exactly(w: &mut World, e: &ExactFlows, number: usize, opts: &RunOptions) -> CheckReport {
     let mut report = CheckReport {
         number,
         what: format!("every pod to every other pod on {}", ports_text(&e.ports)),
@@ -500,6 +503,14 @@ fn check_exactly(w: &mut World, e: &ExactFlows, number: usize) -> CheckReport {
         let says = if judged.contains(f) { "allowed" } else { "denied" };
         report.details.push(format!("policy engine says {says}, the packets disagree: {f}"));
     }
+    if opts.trace {
+        let wrong: Vec<&PodFlow> =
+            e.allowed.symmetric_difference(&packets).take(TRACED_DIFFERENCES).collect();
+        for flow in wrong {
+            report.trace.push(format!("# {flow}, probed again"));
+            report.trace.extend(trace_flow(w, flow));
+        }
+    }
     let packets_ok = packets == e.allowed;
     report.ok = packets_ok && judged == packets;
     report.failure = if !packets_ok {
@@ -521,4 +532,30 @@ fn ports_text(ports: &[PortProtocol]) -> String {
     let words: Vec<String> =
         ports.iter().map(|p| if all_tcp { p.port.to_string() } else { p.to_string() }).collect();
     if all_tcp { format!("TCP {}", words.join(", ")) } else { words.join(", ") }
+}
+
+/// Probes one pod-to-pod flow again with tracing on and returns its hops.
+fn trace_flow(w: &mut World, flow: &PodFlow) -> Vec<String> {
+    let cluster = w.net.cluster();
+    let ends = endpoints::pod(cluster, &flow.from)
+        .and_then(|from| endpoints::pod(cluster, &flow.to).map(|to| (from, cluster.pod(to).ip)));
+    let (from, ip) = match ends {
+        Ok(ends) => ends,
+        Err(e) => return vec![e.to_string()],
+    };
+    w.net.sim_mut().enable_trace();
+    let outcome = endpoints::probe(
+        &mut w.net,
+        Source::Pod(from),
+        SocketAddr::new(ip, flow.port.port),
+        flow.port.protocol,
+    );
+    let mut lines: Vec<String> =
+        w.net.sim_mut().take_trace().iter().map(ToString::to_string).collect();
+    w.net.sim_mut().disable_trace();
+    lines.push(match outcome {
+        Ok(o) => format!("=> {}", observed_words(&o)),
+        Err(e) => format!("=> {e}"),
+    });
+    lines
 }
