@@ -126,6 +126,21 @@ fn two_runs_give_the_same_report() {
     assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
     assert_eq!(a.captures, b.captures, "the same pcap bytes");
     assert!(a.checks().all(|c| !c.trace.is_empty()), "every single probe traced");
+    // Through a Service, the engine judges the backend that answered, or every backend.
+    let engine = |prefix: &str| {
+        let check = a.checks().find(|c| c.what.starts_with(prefix)).expect("the check");
+        check.engine.clone().unwrap_or_default()
+    };
+    assert_eq!(
+        engine("istio-system/istio-ingressgateway -> svc/cray-smd.services"),
+        "allowed, to the backend services/cray-smd 27779/TCP"
+    );
+    assert_eq!(
+        engine("sma/cluster-kafka-0 -> svc/cray-smd.services"),
+        "via the Service, backends services/cray-smd 27779/TCP: denied (ingress of \
+         services/cray-smd isolated by api-gateway-upstream)"
+    );
+    assert_eq!(engine("internet -> nodeport/"), "", "no engine verdict for outside sources");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use kns_core::flow::{Flow, PortProtocol, Protocol};
 use kns_core::manifest::Loader;
 use kns_core::model::{Cluster, PodId, PolicyId};
 use kns_core::policy::{PolicyEngine, ReferenceEngine, Side, fast_matrix};
+use kns_core::proxy::ServiceTable;
 use kns_sim::cluster::{ClusterNet, ClusterOptions, Source, delivered, outcome_word};
 use kns_sim::net::CaptureId;
 use kns_sim::stack::SmolStack;
@@ -326,6 +327,47 @@ fn engine_verdict(cluster: &Cluster, from: PodId, to: PodId, port: PortProtocol)
     (false, format!("denied ({})", why.join("; ")))
 }
 
+/// What the policy engine says about a connection from a pod to a Service's cluster IP: about
+/// the backend that answered when one did, else about every backend (the connection could
+/// have gone to any of them). `None` when the address is no Service frontend with backends.
+fn service_verdict(
+    cluster: &Cluster,
+    from: PodId,
+    addr: SocketAddr,
+    protocol: Protocol,
+    answered: Option<&str>,
+) -> Option<(bool, String)> {
+    let table = ServiceTable::from_cluster(cluster);
+    let vs = table.services().iter().find(|vs| {
+        vs.cluster_ip == Some(addr.ip()) && vs.port == addr.port() && vs.protocol == protocol
+    })?;
+    let backends: Vec<(PodId, PortProtocol)> = vs
+        .backends
+        .iter()
+        .filter_map(|b| Some((b.pod?, PortProtocol::new(b.addr.port(), protocol))))
+        .collect();
+    if backends.is_empty() {
+        return None;
+    }
+    let name = |p: PodId| cluster.pod_ref(p);
+    if let Some((pod, port)) =
+        answered.and_then(|n| backends.iter().find(|(p, _)| cluster.pod(*p).name == n))
+    {
+        let (allowed, words) = engine_verdict(cluster, from, *pod, *port);
+        return Some((allowed, format!("{words}, to the backend {} {port}", name(*pod))));
+    }
+    let verdicts: Vec<(bool, String)> =
+        backends.iter().map(|(p, port)| engine_verdict(cluster, from, *p, *port)).collect();
+    let any = verdicts.iter().any(|(allowed, _)| *allowed);
+    let words = backends
+        .iter()
+        .zip(&verdicts)
+        .map(|((p, port), (_, words))| format!("{} {port}: {words}", name(*p)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some((any, format!("via the Service, backends {words}")))
+}
+
 fn observed_words(o: &ProbeOutcome) -> String {
     match (o, answered_by(o)) {
         (_, Some(name)) => format!("connected, answered by {name}"),
@@ -404,12 +446,22 @@ fn check_one(w: &mut World, e: &Expectation, number: usize, opts: &RunOptions) -
         Want::AnsweredBy(n) => answered_by(&outcome) == Some(n.as_str()),
     };
     let mut engine_ok = true;
-    if let (Source::Pod(from), Some(to)) = (source, target.pod)
-        && from != to
-    {
-        let (allowed, words) = engine_verdict(w.net.cluster(), from, to, e.port);
-        engine_ok = allowed == through;
-        report.engine = Some(words);
+    match (source, target.pod) {
+        (Source::Pod(from), Some(to)) if from != to => {
+            let (allowed, words) = engine_verdict(w.net.cluster(), from, to, e.port);
+            engine_ok = allowed == through;
+            report.engine = Some(words);
+        }
+        (Source::Pod(from), None) => {
+            let answered = answered_by(&outcome);
+            let judged =
+                service_verdict(w.net.cluster(), from, target.addr, e.port.protocol, answered);
+            if let Some((allowed, words)) = judged {
+                engine_ok = allowed == through;
+                report.engine = Some(words);
+            }
+        }
+        _ => {}
     }
     report.ok = packets_ok && engine_ok;
     report.failure = if !packets_ok {
