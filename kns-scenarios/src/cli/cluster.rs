@@ -27,18 +27,9 @@ pub fn cluster(files: &[PathBuf], seed: u64) -> Result<String, CliError> {
     Ok(net.show())
 }
 
-/// Resolves `namespace/name` to a running pod.
+/// Resolves a source: `namespace/name`, a node name, or `internet`.
 pub(super) fn pod_source(cluster: &Cluster, text: &str) -> Result<Source, CliError> {
-    match cluster.pod_by_ref(text) {
-        Some(p) => Ok(Source::Pod(p.id)),
-        None => match cluster.node_by_name(text) {
-            Some(n) => Ok(Source::Node(n.id)),
-            None if text == "internet" => Ok(Source::Internet),
-            None => Err(CliError::Usage(format!(
-                "no pod `{text}` (write namespace/name, a node name, or `internet`)"
-            ))),
-        },
-    }
+    crate::scenario::endpoints::source(cluster, text).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// Options of `kns probe`.

@@ -9,6 +9,7 @@ mod html;
 mod input;
 mod net;
 mod render;
+mod scenario;
 mod service;
 mod svg;
 
@@ -22,6 +23,7 @@ pub use error::{CliError, EXIT_INTERNAL, EXIT_OK, EXIT_USER};
 pub use graph::{GraphFormat, GraphOptions};
 pub use net::NetFormat;
 pub use render::MatrixView;
+pub use scenario::{ScenarioCommand, ScenarioFormat};
 
 /// kns — a deterministic emulator of Kubernetes cluster networking.
 #[derive(Debug, Parser)]
@@ -199,6 +201,12 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = crate::tour::TourFormat::Text)]
         output: crate::tour::TourFormat,
     },
+    /// The scenario library: clusters with expectations checked by real packets.
+    Scenario {
+        /// `list` or `run NAME`.
+        #[command(subcommand)]
+        command: ScenarioCommand,
+    },
     /// Run a script of Linux networking commands (ip, sysctl, iptables, tc, ping, traceroute,
     /// nc, curl) against a fresh emulated host, one command per line.
     Net {
@@ -245,6 +253,21 @@ pub fn main() -> i32 {
         // A script's results are printed even when a later line stops it.
         let opts = net::NetOptions { seed: *seed, trace: *trace, captures: captures.clone() };
         let result = std::panic::catch_unwind(|| net::net(file, *output, &opts));
+        let (out, status) = result.unwrap_or_else(|panic| {
+            (String::new(), Err(CliError::Internal(panic_message(panic.as_ref()))))
+        });
+        print!("{out}");
+        return match status {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                eprint!("{}", e.render());
+                e.exit_code()
+            }
+        };
+    }
+    if let Command::Scenario { command } = &cli.command {
+        // A failed scenario still prints its report.
+        let result = std::panic::catch_unwind(|| scenario::scenario(command));
         let (out, status) = result.unwrap_or_else(|panic| {
             (String::new(), Err(CliError::Internal(panic_message(panic.as_ref()))))
         });
@@ -332,6 +355,10 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         Command::Net { file, output, seed, trace, captures } => {
             let opts = net::NetOptions { seed: *seed, trace: *trace, captures: captures.clone() };
             let (out, status) = net::net(file, *output, &opts);
+            status.map(|()| out)
+        }
+        Command::Scenario { command } => {
+            let (out, status) = scenario::scenario(command);
             status.map(|()| out)
         }
         Command::Tour { list, step, pause: _, output } => {

@@ -8,56 +8,16 @@ use kns_core::manifest::load_str;
 use kns_core::model::{Cluster, PodId};
 use kns_sim::cluster::{ClusterNet, ClusterOptions, Source, outcome_word};
 use kns_sim::stack::SmolStack;
-use kns_sim::stack::apps::{AgnhostServer, ProbeConfig, ProbeOutcome};
+use kns_sim::stack::apps::{AgnhostServer, ProbeOutcome};
+
+use crate::scenario::endpoints::{self, answered_by};
 
 use super::linux_steps::SEED;
 use super::{Mismatch, Recorder, StepDef};
 
 /// The tour's cluster: two nodes, `web` (two containers) and `db` on node-1, `client` on
-/// node-2, and `tester` in the namespace `ops` on node-2.
-pub const MANIFEST: &str = r#"apiVersion: kns.dev/v1alpha1
-kind: Cluster
-metadata: {name: tour}
-spec:
-  podCIDR: 10.244.0.0/16
-  cni: routed
-  enforcePolicy: true
-  nodes: [{name: node-1}, {name: node-2}]
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: ops, labels: {team: ops}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web, namespace: default, labels: {app: web}}
-spec:
-  nodeName: node-1
-  containers:
-  - {name: nginx, ports: [{containerPort: 80}]}
-  - {name: metrics, ports: [{containerPort: 9090}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: db, namespace: default, labels: {app: db}}
-spec:
-  nodeName: node-1
-  containers: [{name: postgres, ports: [{containerPort: 5432}]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: default, labels: {app: client}}
-spec:
-  nodeName: node-2
-  containers: [{name: curl, ports: [{containerPort: 8080}]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: tester, namespace: ops, labels: {app: client}}
-spec:
-  nodeName: node-2
-  containers: [{name: curl, ports: [{containerPort: 8080}]}]
-"#;
+/// node-2, and `tester` in the namespace `ops` on node-2 (shared with the scenario library).
+pub const MANIFEST: &str = include_str!("../../scenarios/tour/cluster.yaml");
 
 fn model(extra: &str) -> Result<Cluster, Mismatch> {
     let text = format!("{MANIFEST}{extra}");
@@ -86,9 +46,9 @@ fn build(rec: &mut Recorder) -> Result<ClusterNet, Mismatch> {
 }
 
 fn pod(net: &ClusterNet, r: &str) -> Result<PodId, Mismatch> {
-    net.cluster().pod_by_ref(r).map(|p| p.id).ok_or_else(|| Mismatch {
+    endpoints::pod(net.cluster(), r).map_err(|e| Mismatch {
         expected: format!("pod {r} in the manifest"),
-        observed: "no such pod".into(),
+        observed: e.to_string(),
     })
 }
 
@@ -103,26 +63,16 @@ pub(super) fn connect(
     let (from_name, source) = from;
     let (to_name, ip) = to;
     rec.command(format!("kns probe --from {from_name} --to {to_name} --port {port}/TCP"));
-    let result = net
-        .probe(source, SocketAddr::new(ip, port), Protocol::Tcp, ProbeConfig::default())
-        .map_err(|e| Mismatch {
-            expected: "the probe to finish".into(),
-            observed: e.to_string(),
+    let o =
+        endpoints::probe(net, source, SocketAddr::new(ip, port), Protocol::Tcp).map_err(|e| {
+            Mismatch { expected: "the probe to finish".into(), observed: e.to_string() }
         })?;
-    let o = result.outcome;
     let reply = match &o {
         ProbeOutcome::Connected { reply: Some(r), .. } => format!(", answered by {r:?}"),
         _ => String::new(),
     };
     rec.observe(format!("{from_name} -> {to_name} ({ip}):{port}: {}{reply}", outcome_word(&o)));
     Ok(o)
-}
-
-pub(super) fn answered_by(o: &ProbeOutcome) -> Option<&str> {
-    match o {
-        ProbeOutcome::Connected { reply, .. } => reply.as_deref(),
-        _ => None,
-    }
 }
 
 /// Source addresses of TCP SYNs to `port` that arrived in namespace `ns` (from the trace).
@@ -398,85 +348,47 @@ fn cni(rec: &mut Recorder) -> Result<(), Mismatch> {
     Ok(())
 }
 
-const DENY_ALL_WEB: &str = r#"
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web-deny-all, namespace: default}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  policyTypes: [Ingress]
-"#;
+pub(crate) const DENY_ALL_WEB: &str = concat!(
+    "
+",
+    include_str!("../../scenarios/tour/web-deny-all.yaml")
+);
 
-const WEB_FROM_CLIENT: &str = r#"
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web-from-client, namespace: default}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - from: [{podSelector: {matchLabels: {app: client}}}]
-    ports: [{port: 80}]
-"#;
+pub(crate) const WEB_FROM_CLIENT: &str = concat!(
+    "
+",
+    include_str!("../../scenarios/tour/web-from-client.yaml")
+);
 
-const WEB_FROM_DB: &str = r#"
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web-from-db, namespace: default}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - from: [{podSelector: {matchLabels: {app: db}}}]
-"#;
+pub(crate) const WEB_FROM_DB: &str = concat!(
+    "
+",
+    include_str!("../../scenarios/tour/web-from-db.yaml")
+);
 
-const AND_FROM: &str = r#"
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web-and, namespace: default}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - from:
-    - namespaceSelector: {matchLabels: {team: ops}}
-      podSelector: {matchLabels: {app: client}}
-"#;
+pub(crate) const AND_FROM: &str = concat!(
+    "
+",
+    include_str!("../../scenarios/tour/web-and.yaml")
+);
 
-const OR_FROM: &str = r#"
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web-or, namespace: default}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - from:
-    - namespaceSelector: {matchLabels: {team: ops}}
-    - podSelector: {matchLabels: {app: db}}
-"#;
+pub(crate) const OR_FROM: &str = concat!(
+    "
+",
+    include_str!("../../scenarios/tour/web-or.yaml")
+);
 
-const IP_BLOCK: &str = r#"
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web-from-outside, namespace: default}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - from: [{ipBlock: {cidr: 10.244.1.0/24, except: [10.244.1.2/31]}}]
-"#;
+pub(crate) const IP_BLOCK: &str = concat!(
+    "
+",
+    include_str!("../../scenarios/tour/web-from-outside.yaml")
+);
 
-const DB_NO_EGRESS: &str = r#"
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: db-no-egress, namespace: default}
-spec:
-  podSelector: {matchLabels: {app: db}}
-  policyTypes: [Egress]
-"#;
+pub(crate) const DB_NO_EGRESS: &str = concat!(
+    "
+",
+    include_str!("../../scenarios/tour/db-no-egress.yaml")
+);
 
 /// Probes the four pods' sources to web:80 and returns who got through, in a fixed order.
 fn who_reaches_web(rec: &mut Recorder, net: &mut ClusterNet) -> Result<Vec<String>, Mismatch> {

@@ -12,8 +12,9 @@ use kns_sim::cluster::{ClusterNet, Source};
 use kns_sim::dns::RecordType;
 use kns_sim::stack::apps::{ProbeConfig, ProbeOutcome};
 
-use super::cluster_steps::{answered_by, build_with, connect};
+use super::cluster_steps::{build_with, connect};
 use super::{Mismatch, Recorder, StepDef};
+use crate::scenario::endpoints::answered_by;
 
 /// The Service steps' cluster: CoreDNS in kube-system, `web` (two replicas serving on the
 /// container port named `http`, 8080), a StatefulSet `db` behind a headless Service, a pod

@@ -183,6 +183,16 @@ impl Sim {
         }
     }
 
+    /// Stops recording hops and drops those not yet taken (the counterpart of
+    /// [`enable_trace`](Self::enable_trace), for runs that trace only some of their traffic).
+    pub fn disable_trace(&mut self) {
+        if self.trace.take().is_some() {
+            for ns in &mut self.namespaces {
+                ns.netfilter.set_notes(false);
+            }
+        }
+    }
+
     /// The hops recorded so far.
     pub fn trace(&self) -> &[TraceEvent] {
         self.trace.as_deref().unwrap_or(&[])
@@ -299,5 +309,48 @@ fn summarise_frame(buf: &[u8]) -> (Option<PacketSummary>, Option<String>) {
             (None, Some(text))
         }
         other => (None, Some(format!("ethertype {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::net::Sim;
+    use crate::net::packet::icmp_echo_request;
+
+    fn ping_once(sim: &mut Sim, seq: u16) {
+        let red = sim.netns(Some("red")).expect("red exists");
+        let from = "10.0.0.1".parse().expect("an address");
+        let to = "10.0.0.2".parse().expect("an address");
+        sim.send_ip(red, &icmp_echo_request(from, to, 1, seq, 64, b"hi"));
+        sim.run_until_idle(10_000).expect("the ping settles");
+    }
+
+    #[test]
+    fn disable_trace_stops_recording_and_drops_what_was_not_taken() {
+        let mut sim = Sim::new(7);
+        for cmd in [
+            "netns add red",
+            "netns add blue",
+            "link add veth-red type veth peer name veth-blue",
+            "link set veth-red netns red",
+            "link set veth-blue netns blue",
+            "-n red addr add 10.0.0.1/24 dev veth-red",
+            "-n blue addr add 10.0.0.2/24 dev veth-blue",
+            "-n red link set veth-red up",
+            "-n blue link set veth-blue up",
+        ] {
+            sim.ip(None, cmd).expect("a valid command");
+        }
+        sim.enable_trace();
+        ping_once(&mut sim, 1);
+        assert!(!sim.trace().is_empty());
+        sim.disable_trace();
+        assert!(sim.trace().is_empty(), "untaken hops are dropped");
+        ping_once(&mut sim, 2);
+        assert!(sim.trace().is_empty() && sim.take_trace().is_empty(), "nothing recorded");
+        sim.enable_trace();
+        ping_once(&mut sim, 3);
+        assert!(!sim.take_trace().is_empty(), "recording starts again");
+        assert_eq!(sim.conservation().delivered, 8, "six echo frames and one ARP exchange");
     }
 }
