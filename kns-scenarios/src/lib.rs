@@ -2,4 +2,5 @@
 //! scenarios. This is the only kns crate that does I/O (reading manifests, writing files).
 
 pub mod cli;
+pub mod shell;
 pub mod tour;
