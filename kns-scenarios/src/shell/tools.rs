@@ -187,7 +187,20 @@ fn ping(
         config.ttl = ttl;
     }
     let limit = opts.interval * opts.count + opts.timeout + SLACK;
-    run_app(net, place, Ping::new(config), limit, |p| p.finished().then(|| p.output().to_string()))
+    let out = run_app(net, place, Ping::new(config), limit, |p| {
+        p.finished().then(|| p.output().to_string())
+    })?;
+    let out = out.replace(&format!("--- {dst} ping"), &format!("--- {target} ping"));
+    Ok(named(out, "PING ", dst, target))
+}
+
+/// Puts the name the user typed back in a tool's first line (`PING web (10.96.0.11)`).
+fn named(out: String, prefix: &str, dst: IpAddr, target: &str) -> String {
+    let plain = format!("{prefix}{dst} (");
+    match out.strip_prefix(&plain) {
+        Some(rest) if target != dst.to_string() => format!("{prefix}{target} ({rest}"),
+        _ => out,
+    }
 }
 
 fn traceroute(
@@ -206,9 +219,10 @@ fn traceroute(
     let mut config = TracerouteConfig::new(dst);
     config.max_hops = max_hops;
     let limit = config.wait * u32::from(config.probes) * u32::from(max_hops) + SLACK;
-    run_app(net, place, Traceroute::new(config), limit, |t| {
+    let out = run_app(net, place, Traceroute::new(config), limit, |t| {
         t.finished_at().map(|_| t.output().to_string())
-    })
+    })?;
+    Ok(named(out, "traceroute to ", dst, target))
 }
 
 fn nc(net: &mut ClusterNet, place: &Place, mode: &NcMode) -> Result<String, String> {
