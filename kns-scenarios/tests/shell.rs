@@ -178,6 +178,7 @@ curl -m 2 http://web
 #[test]
 fn delete_and_apply_change_what_get_shows_and_where_traffic_goes() {
     let s = ok("\
+use db
 kubectl delete pod db
 kubectl get pods
 kubectl apply -f - <<EOF
@@ -192,7 +193,11 @@ kubectl delete svc web
 kubectl get svc
 kubectl exec client -- curl -m 2 http://web
 ");
-    assert_eq!(answer(&s, "kubectl delete pod db"), "pod \"db\" deleted\n");
+    // The pod commands ran in is gone: they move back to the first node.
+    assert_eq!(
+        answer(&s, "kubectl delete pod db"),
+        "pod \"db\" deleted\n# commands now run in node node-1\n"
+    );
     assert!(!answer(&s, "kubectl get pods").contains("db "), "{s}");
     let applied = s.split("EOF\n").nth(2).expect("apply output");
     assert!(

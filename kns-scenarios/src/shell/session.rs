@@ -302,10 +302,7 @@ impl Session {
             }
             self.net = net;
             out.push_str("# the emulated cluster was rebuilt with the change: running pods keep their addresses, connections start afresh\n");
-            if self.place().is_err() {
-                self.context = self.default_context();
-                out.push_str(&format!("# commands now run in {}\n", self.context_name()));
-            }
+            out.push_str(&self.leave_if_gone());
         }
         self.store = store;
         Ok(out)
@@ -338,7 +335,7 @@ impl Session {
                 ));
             }
             self.net.delete_pod(id)?;
-            return Ok(deleted);
+            return Ok(format!("{deleted}{}", self.leave_if_gone()));
         }
         let mut store = self.store.clone();
         if !store.delete(&key) {
@@ -395,6 +392,15 @@ impl Session {
         })?;
         let pod = cluster.pod(id);
         Ok(Context::Pod(cluster.namespace(pod.namespace).name.clone(), pod.name.clone()))
+    }
+
+    /// Moves back to the first node when the current place is gone; says so.
+    fn leave_if_gone(&mut self) -> String {
+        if self.place().is_ok() {
+            return String::new();
+        }
+        self.context = self.default_context();
+        format!("# commands now run in {}\n", self.context_name())
     }
 
     fn default_context(&self) -> Context {
