@@ -169,8 +169,12 @@ impl Session {
             Line::Help => HELP.to_string(),
             Line::Use(None) => format!("commands run in {}\n", self.context_name()),
             Line::Use(Some(target)) => {
-                self.context = self.context_for(target)?;
-                self.place()?;
+                let next = self.context_for(target)?;
+                let previous = std::mem::replace(&mut self.context, next);
+                if let Err(e) = self.place() {
+                    self.context = previous;
+                    return Err(e);
+                }
                 format!("commands now run in {}\n", self.context_name())
             }
             Line::Explain { from, to, port } => self.explain(from, to, *port)?,
