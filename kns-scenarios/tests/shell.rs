@@ -309,3 +309,41 @@ kubectl get endpoints -A
     assert_eq!(ok(script), s);
     insta::assert_snapshot!("shell_session", s);
 }
+
+#[test]
+fn a_rejected_apply_names_the_problem_and_changes_nothing() {
+    let script = "\
+kubectl apply -f - <<EOF
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: good}
+spec: {podSelector: {}}
+EOF
+kubectl apply -f - <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: extra, labels: {app: web}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: bad}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{ports: [{port: 70000}]}]
+EOF
+kubectl get netpol
+kubectl get pods
+";
+    let out = shell(&[], script);
+    assert_eq!(out.status.code(), Some(1));
+    let s = text(&out.stdout);
+    // The document number counts in the here-document as written, not in the session.
+    assert!(
+        s.contains("EOF\nerror: <stdin>: document 2 (NetworkPolicy default/bad): spec.ingress[0].ports[0].port: port 70000 is out of range (1-65535)\nkns> "),
+        "{s}"
+    );
+    // Neither object of the rejected apply exists.
+    assert_eq!(answer(&s, "kubectl get netpol"), "NAME   POD-SELECTOR\ngood   <all>\n");
+    assert!(!answer(&s, "kubectl get pods").contains("extra"), "{s}");
+}

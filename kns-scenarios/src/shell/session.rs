@@ -253,6 +253,7 @@ impl Session {
         let mut out = String::new();
         let mut changed = Vec::new();
         for (file, text) in sources {
+            store.begin_batch();
             for doc in documents(file, text, namespace).map_err(ShellError::Usage)? {
                 let key = doc.key.clone();
                 let what = store.apply(doc);

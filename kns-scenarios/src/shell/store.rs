@@ -65,6 +65,9 @@ struct Stored {
     key: Key,
     /// The file it came from (error messages name it).
     file: String,
+    /// Which `apply` of that file it came from: documents of one apply are loaded together,
+    /// so an error's document number counts in the file as the user gave it.
+    batch: u64,
     value: Value,
 }
 
@@ -94,6 +97,7 @@ impl Applied {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Store {
     objects: Vec<Stored>,
+    batch: u64,
 }
 
 /// One object read from a file, ready to apply.
@@ -177,6 +181,7 @@ impl Store {
     pub fn from_sources(sources: &[(String, String)]) -> Result<Store, String> {
         let mut store = Store::default();
         for (file, text) in sources {
+            store.begin_batch();
             for doc in documents(file, text, "default")? {
                 store.apply(doc);
             }
@@ -184,17 +189,22 @@ impl Store {
         Ok(store)
     }
 
+    /// Starts a new apply: the documents applied from now on are loaded together.
+    pub fn begin_batch(&mut self) {
+        self.batch += 1;
+    }
+
     /// Inserts or replaces one object.
     pub fn apply(&mut self, doc: Document) -> Applied {
+        let batch = self.batch;
         match self.objects.iter_mut().find(|o| o.key == doc.key) {
             Some(o) if o.value == doc.value => Applied::Unchanged,
             Some(o) => {
-                o.value = doc.value;
-                o.file = doc.file;
+                *o = Stored { key: doc.key, file: doc.file, batch, value: doc.value };
                 Applied::Configured
             }
             None => {
-                self.objects.push(Stored { key: doc.key, file: doc.file, value: doc.value });
+                self.objects.push(Stored { key: doc.key, file: doc.file, batch, value: doc.value });
                 Applied::Created
             }
         }
@@ -217,19 +227,19 @@ impl Store {
     /// node and IP, a Service its cluster IP; new objects take free ones.
     pub fn load(&self, live: Option<&Live<'_>>) -> Result<Loaded, ManifestErrors> {
         let mut loader = Loader::new();
-        let mut files: Vec<(&str, Vec<String>)> = Vec::new();
+        let mut files: Vec<(&str, u64, Vec<String>)> = Vec::new();
         for o in &self.objects {
             let mut value = o.value.clone();
             if let Some(live) = live {
                 pin(&o.key, &mut value, live);
             }
             let text = yaml_serde::to_string(&value).unwrap_or_default();
-            match files.iter_mut().find(|(f, _)| *f == o.file) {
-                Some((_, docs)) => docs.push(text),
-                None => files.push((&o.file, vec![text])),
+            match files.iter_mut().find(|(f, b, _)| *f == o.file && *b == o.batch) {
+                Some((_, _, docs)) => docs.push(text),
+                None => files.push((&o.file, o.batch, vec![text])),
             }
         }
-        for (file, docs) in files {
+        for (file, _, docs) in files {
             loader.add(file, docs.join("---\n"));
         }
         loader.finish()
