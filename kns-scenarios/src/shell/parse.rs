@@ -63,6 +63,9 @@ pub const TOOLS: [&str; 12] = [
     "tc",
 ];
 
+/// Words a POSIX shell would read as operators; kns has none of them.
+const SHELL_OPERATORS: [&str; 8] = ["|", "||", "&&", ";", ">", ">>", "<", "&"];
+
 /// kubectl resource types the shell knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
@@ -170,6 +173,11 @@ pub enum Kubectl {
 /// Parses one line's words.
 pub fn parse(words: &[String]) -> Result<Line, ParseError> {
     let Some(first) = words.first() else { return Ok(Line::Empty) };
+    if let Some(op) = words.iter().find(|w| SHELL_OPERATORS.contains(&w.as_str())) {
+        return err(format!(
+            "kns shell runs one command per line, without pipes or redirections (`{op}`)"
+        ));
+    }
     let rest = &words[1..];
     match first.as_str() {
         "help" | "?" => Ok(Line::Help),
@@ -472,6 +480,10 @@ mod tests {
             "unknown command `frobnicate` (type `help` for the list)"
         );
         assert!(matches!(p("explain a b 80").unwrap(), Line::Explain { .. }));
+        assert_eq!(
+            p("iptables -S | head").unwrap_err().0,
+            "kns shell runs one command per line, without pipes or redirections (`|`)"
+        );
         assert!(p("explain a b eighty").unwrap_err().0.starts_with("explain: port `eighty`"));
     }
 
