@@ -3,4 +3,5 @@
 
 pub mod cli;
 pub mod scenario;
+pub mod shell;
 pub mod tour;

@@ -17,22 +17,32 @@ const MANIFEST_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 /// same way; `-` reads standard input.
 pub fn load_cluster(paths: &[PathBuf]) -> Result<Loaded, CliError> {
     let mut loader = Loader::new();
+    for (name, text) in read_sources(paths)? {
+        loader.add(name, text);
+    }
+    Ok(loader.finish()?)
+}
+
+/// Reads every manifest file named by `paths` (directories walked in lexical order, `-` for
+/// standard input) and returns `(name, text)` pairs in load order.
+pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<(String, String)>, CliError> {
+    let mut sources = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
                 .map_err(|e| CliError::Io { path: "<stdin>".into(), source: e })?;
-            loader.add("<stdin>", text);
+            sources.push(("<stdin>".to_string(), text));
             continue;
         }
         for file in manifest_files(path)? {
             let text = fs::read_to_string(&file)
                 .map_err(|e| CliError::Io { path: file.display().to_string(), source: e })?;
-            loader.add(file.display().to_string(), text);
+            sources.push((file.display().to_string(), text));
         }
     }
-    Ok(loader.finish()?)
+    Ok(sources)
 }
 
 /// The manifest files under `path`: itself if it is a file, else its manifest files, sorted.

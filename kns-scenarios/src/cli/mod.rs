@@ -21,9 +21,11 @@ use kns_core::PortProtocol;
 
 pub use error::{CliError, EXIT_INTERNAL, EXIT_OK, EXIT_USER};
 pub use graph::{GraphFormat, GraphOptions};
+pub(crate) use input::read_sources;
 pub use net::NetFormat;
 pub use render::MatrixView;
 pub use scenario::{ScenarioCommand, ScenarioFormat};
+pub(crate) use service::split_url;
 
 /// kns — a deterministic emulator of Kubernetes cluster networking.
 #[derive(Debug, Parser)]
@@ -207,6 +209,18 @@ pub enum Command {
         #[command(subcommand)]
         command: ScenarioCommand,
     },
+    /// An interactive shell on a living emulated cluster: ip, ping, traceroute, curl,
+    /// nslookup/dig, kubectl get/apply/delete/exec and explain. Reads commands from standard
+    /// input when it is not a terminal (echoed after the prompt; exit status 1 if any failed).
+    Shell {
+        /// Manifest files or directories (repeatable; default: the tour's two-node cluster
+        /// with cluster DNS and a `web` Service).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        /// Seed of every random choice.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Run a script of Linux networking commands (ip, sysctl, iptables, tc, ping, traceroute,
     /// nc, curl) against a fresh emulated host, one command per line.
     Net {
@@ -244,6 +258,13 @@ pub fn main() -> i32 {
         let opts =
             crate::tour::TourOptions { list: *list, step: *step, pause: *pause, format: *output };
         return std::panic::catch_unwind(|| crate::tour::main(opts)).unwrap_or_else(|panic| {
+            eprint!("{}", CliError::Internal(panic_message(panic.as_ref())).render());
+            EXIT_INTERNAL
+        });
+    }
+    if let Command::Shell { files, seed } = &cli.command {
+        let opts = crate::shell::ShellOptions { files: files.clone(), seed: *seed };
+        return std::panic::catch_unwind(|| crate::shell::main(&opts)).unwrap_or_else(|panic| {
             eprint!("{}", CliError::Internal(panic_message(panic.as_ref())).render());
             EXIT_INTERNAL
         });
@@ -360,6 +381,9 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         Command::Scenario { command } => {
             let (out, status) = scenario::scenario(command);
             status.map(|()| out)
+        }
+        Command::Shell { .. } => {
+            Err(CliError::Usage("kns shell is interactive: run it from the command line".into()))
         }
         Command::Tour { list, step, pause: _, output } => {
             let opts = crate::tour::TourOptions {

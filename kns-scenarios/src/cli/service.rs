@@ -35,7 +35,7 @@ pub fn dig(
 }
 
 /// Splits `http://HOST[:PORT]/PATH` into what precedes the host, the host, and the rest.
-fn split_url(url: &str) -> (&str, &str, &str) {
+pub(crate) fn split_url(url: &str) -> (&str, &str, &str) {
     let start = url.find("://").map_or(0, |i| i + 3);
     let rest = &url[start..];
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());

@@ -6,6 +6,9 @@ mod cluster_steps;
 mod linux_steps;
 mod service_steps;
 
+/// The tour's two-node cluster (also `kns shell`'s starting point).
+pub(crate) use cluster_steps::MANIFEST as CLUSTER_MANIFEST;
+
 use std::fmt::Write;
 use std::io::{BufRead, IsTerminal, Write as _};
 
