@@ -575,7 +575,8 @@ mod tests {
     /// one Ingress, a request path, and whether a path matches (`Some(service)`) or not.
     #[test]
     fn the_kubernetes_documentation_examples() {
-        let rows: &[(&[(&str, &str)], &str, Option<&str>)] = &[
+        type Row<'a> = (&'a [(&'a str, &'a str)], &'a str, Option<&'a str>);
+        let rows: &[Row<'_>] = &[
             (&[("/", "Prefix")], "/anything/at/all", Some("/")),
             (&[("/foo", "Exact")], "/foo", Some("/foo")),
             (&[("/foo", "Exact")], "/bar", None),

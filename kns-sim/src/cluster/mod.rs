@@ -7,6 +7,7 @@
 //! creates each pod's namespace and runs the node's CNI configuration ([`kubelet`]).
 
 pub mod dns;
+pub mod ingress;
 pub mod kubelet;
 pub mod probe;
 pub mod show;
@@ -75,6 +76,7 @@ pub struct ClusterNet {
     agent: Option<PolicyAgent>,
     proxies: Vec<KubeProxy>,
     dns: Option<dns::DnsApp>,
+    ingress: Vec<ingress::IngressApp>,
     warnings: Vec<String>,
 }
 
@@ -108,7 +110,10 @@ impl ClusterNet {
             kp.install(&mut sim, n.ns);
             proxies.push(kp);
         }
-        let warnings = policy_warning(&cluster, agent.is_some()).into_iter().collect();
+        let warnings = policy_warning(&cluster, agent.is_some())
+            .into_iter()
+            .chain(ingress::missing_controller_warning(&cluster))
+            .collect();
         let mut net = ClusterNet {
             sim,
             cluster,
@@ -119,6 +124,7 @@ impl ClusterNet {
             agent,
             proxies,
             dns: None,
+            ingress: Vec::new(),
             warnings,
         };
         net.start_upstream();
@@ -191,6 +197,7 @@ impl ClusterNet {
             kp.update(&live);
         }
         self.sync_dns(&live);
+        self.sync_ingress(&live);
     }
 
     /// The model with pods that are not running marked not ready (what endpoints see).
