@@ -452,8 +452,9 @@ pub fn service_port(cluster: &Cluster, target: &Target) -> Option<u16> {
 /// One pod `ingress-nginx/ingress-nginx-controller` (labelled like ingress-nginx's controller,
 /// ports `http` 80 and `https` 443) and a NodePort Service of the same name (node ports 30080
 /// and 30443 when free). So that adding it moves nothing of the user's cluster, the pod is
-/// placed on the first node with the highest free address of that node's pod range, and the
-/// Service takes the highest free address of the service range.
+/// given the highest free address of the first node's pod range (its address places it there;
+/// a `nodeName` would make the nodes pods name the cluster's nodes), and the Service takes the
+/// highest free address of the service range.
 pub fn controller_manifest(cluster: &Cluster) -> Option<String> {
     if cluster.ingresses.is_empty() || cluster.pods.iter().any(is_controller_pod) {
         return None;
@@ -490,7 +491,6 @@ metadata:
   namespace: {CONTROLLER_NAMESPACE}
   labels: {{{labels}}}
 spec:
-  nodeName: {node_name}
   containers:
   - name: controller
     image: registry.k8s.io/ingress-nginx/controller
@@ -513,7 +513,6 @@ spec:
   - {{name: http, port: 80, targetPort: http{np_http}}}
   - {{name: https, port: 443, targetPort: https{np_https}}}
 ",
-        node_name = node.name,
         np_http = node_port(http),
         np_https = node_port(https),
     ))
@@ -788,6 +787,7 @@ mod tests {
         let mut loader = crate::manifest::Loader::new();
         loader.add("u.yaml", user.clone()).add(CONTROLLER_FILE, extra);
         let after = loader.finish().expect("the built-in manifest loads").cluster;
+        assert_eq!(before.nodes, after.nodes);
         let web = |c: &Cluster| c.pod_by_ref("default/web").map(|p| (p.ip, p.node));
         assert_eq!(web(&before), web(&after));
         let svc = |c: &Cluster| c.service_by_name("default", "web").and_then(|s| s.cluster_ip);
