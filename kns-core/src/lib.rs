@@ -16,6 +16,7 @@
 pub mod cni;
 pub mod discovery;
 pub mod flow;
+pub mod ingress;
 pub mod manifest;
 pub mod model;
 pub mod policy;

@@ -215,6 +215,23 @@ impl Loader {
     }
 }
 
+impl Loader {
+    /// Like [`Loader::finish`], adding kns's built-in ingress controller
+    /// ([`crate::ingress::controller_manifest`], file [`crate::ingress::CONTROLLER_FILE`]) when
+    /// the manifests have Ingress objects and no controller pod; the flag says whether it was
+    /// added. The user's objects keep their nodes and addresses either way.
+    pub fn finish_with_ingress_controller(self) -> Result<(Loaded, bool), ManifestErrors> {
+        let sources = self.sources.clone();
+        let loaded = self.finish()?;
+        let Some(extra) = crate::ingress::controller_manifest(&loaded.cluster) else {
+            return Ok((loaded, false));
+        };
+        let mut again = Loader { sources };
+        again.add(crate::ingress::CONTROLLER_FILE, extra);
+        Ok((again.finish()?, true))
+    }
+}
+
 /// Loads a single file's text.
 pub fn load_str(file: &str, text: &str) -> Result<Loaded, ManifestErrors> {
     let mut loader = Loader::new();

@@ -329,7 +329,8 @@ pub enum PathType {
     Exact,
     /// The URL path must start with the path, element by element.
     Prefix,
-    /// Left to the controller; kns treats it as Prefix, as ingress-nginx does.
+    /// Left to the controller; kns's controller matches it as ingress-nginx's plain
+    /// `location` does: a character prefix (see [`crate::ingress`]).
     ImplementationSpecific,
 }
 

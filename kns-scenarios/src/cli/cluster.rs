@@ -7,14 +7,30 @@ use kns_core::{Cluster, PortProtocol};
 use kns_sim::cluster::{ClusterNet, ClusterOptions, Source, delivered, outcome_word};
 use kns_sim::stack::apps::ProbeConfig;
 
-use super::commands::load;
 use super::error::CliError;
+use super::input::load_cluster_with_ingress;
 
-/// Builds the cluster of the manifests, printing its warnings on standard error.
+/// Builds the cluster of the manifests, printing its warnings on standard error. Manifests
+/// with Ingress objects and no ingress controller get kns's built-in one (said on standard
+/// error), as a cluster with an ingress addon would have.
 pub fn build(files: &[PathBuf], seed: u64) -> Result<ClusterNet, CliError> {
-    let cluster = load(files)?;
-    let net = ClusterNet::build(cluster, ClusterOptions { seed, ..ClusterOptions::default() })
-        .map_err(|e| CliError::Usage(format!("building the cluster: {e}")))?;
+    let (loaded, added) = load_cluster_with_ingress(files)?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {}", w.render());
+    }
+    let net =
+        ClusterNet::build(loaded.cluster, ClusterOptions { seed, ..ClusterOptions::default() })
+            .map_err(|e| CliError::Usage(format!("building the cluster: {e}")))?;
+    if added {
+        let port = net.ingress_node_port().map_or("none".to_string(), |p| p.to_string());
+        eprintln!(
+            "note: the manifests have Ingress objects and no ingress controller; added kns's \
+             built-in one: pod {ns}/{name}, NodePort Service {ns}/{name} (http node port {port}; \
+             https refused, no TLS)",
+            ns = kns_core::ingress::CONTROLLER_NAMESPACE,
+            name = kns_core::ingress::CONTROLLER_NAME,
+        );
+    }
     for w in net.warnings() {
         eprintln!("warning: {w}");
     }

@@ -16,11 +16,22 @@ const MANIFEST_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 /// Directories are walked recursively in lexical order, so the same tree always loads the
 /// same way; `-` reads standard input.
 pub fn load_cluster(paths: &[PathBuf]) -> Result<Loaded, CliError> {
+    Ok(loader_for(paths)?.finish()?)
+}
+
+/// Like [`load_cluster`], adding kns's built-in ingress controller when the manifests have
+/// Ingress objects and no controller pod; the flag says whether it was added.
+pub fn load_cluster_with_ingress(paths: &[PathBuf]) -> Result<(Loaded, bool), CliError> {
+    Ok(loader_for(paths)?.finish_with_ingress_controller()?)
+}
+
+/// A loader holding every manifest named by `paths`.
+fn loader_for(paths: &[PathBuf]) -> Result<Loader, CliError> {
     let mut loader = Loader::new();
     for (name, text) in read_sources(paths)? {
         loader.add(name, text);
     }
-    Ok(loader.finish()?)
+    Ok(loader)
 }
 
 /// Reads every manifest file named by `paths` (directories walked in lexical order, `-` for

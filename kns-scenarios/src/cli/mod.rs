@@ -169,6 +169,10 @@ pub enum Command {
         from: String,
         /// `http://HOST[:PORT][/PATH]`; HOST may be a Service name.
         url: String,
+        /// An extra request header, `Name: value` (repeatable); `Host: NAME` replaces the
+        /// URL's host, as ingress routing needs.
+        #[arg(short = 'H', long = "header", value_name = "HEADER")]
+        headers: Vec<String>,
         /// Seed of every random choice.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -371,7 +375,9 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         Command::Dig { files, from, name, qtype, seed } => {
             service::dig(files, from, name, qtype.as_deref(), *seed)
         }
-        Command::Curl { files, from, url, seed } => service::curl(files, from, url, *seed),
+        Command::Curl { files, from, url, headers, seed } => {
+            service::curl(files, from, url, headers, *seed)
+        }
         Command::Explain { files, from, to, port } => commands::explain(files, from, to, *port),
         Command::Net { file, output, seed, trace, captures } => {
             let opts = net::NetOptions { seed: *seed, trace: *trace, captures: captures.clone() };

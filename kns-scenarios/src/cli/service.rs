@@ -95,9 +95,24 @@ fn query_lines(lookup: &DnsLookup) -> String {
     out
 }
 
-/// `kns curl --from SOURCE URL`: resolves the URL's host through the cluster DNS, then GETs
-/// it; prints the status line and the body.
-pub fn curl(files: &[PathBuf], from: &str, url: &str, seed: u64) -> Result<String, CliError> {
+/// `kns curl --from SOURCE [-H 'Name: value']... URL`: resolves the URL's host through the
+/// cluster DNS, then GETs it with the extra headers; prints the status line and the body.
+pub fn curl(
+    files: &[PathBuf],
+    from: &str,
+    url: &str,
+    headers: &[String],
+    seed: u64,
+) -> Result<String, CliError> {
+    let headers = headers
+        .iter()
+        .map(|h| match h.split_once(':') {
+            Some((n, v)) if !n.trim().is_empty() => {
+                Ok((n.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(CliError::Usage(format!("header `{h}`: write `Name: value`"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut net = build(files, seed)?;
     let source = pod_source(net.cluster(), from)?;
     let (scheme, host, rest) = split_url(url);
@@ -110,7 +125,7 @@ pub fn curl(files: &[PathBuf], from: &str, url: &str, seed: u64) -> Result<Strin
         format!("{scheme}{literal}{rest}")
     };
     let ns = net.source_ns(source).map_err(|e| CliError::Usage(e.to_string()))?;
-    let config = HttpClientConfig::get(&target);
+    let config = HttpClientConfig { headers, ..HttpClientConfig::get(&target) };
     let limit = config.max_time + Duration::from_secs(5);
     let result = net
         .run_app(ns, HttpClient::new(config), limit, |c| {

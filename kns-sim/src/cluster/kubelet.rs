@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use kns_core::cni::{CniResult, CniRuntime, MemFiles, RuntimeConf};
+use kns_core::flow::Protocol;
 use kns_core::model::{Cluster, CniMode, PodId};
 use serde_json::json;
 
@@ -249,15 +250,22 @@ impl ClusterNet {
     /// Serves every declared container port with an agnhost-like server answering the pod's
     /// name, one server per container: containers share the pod's namespace, so a port two
     /// containers declare conflicts and the second server reports `address in use`.
-    /// A cluster DNS pod ([`super::is_dns_pod`]) runs the DNS server on port 53 instead.
+    /// A cluster DNS pod ([`super::is_dns_pod`]) runs the DNS server on port 53 instead; an
+    /// ingress controller pod runs the controller on its HTTP port and leaves HTTPS closed.
     fn start_servers(&mut self, ns: NetnsId, pod: &kns_core::model::Pod) {
         let dns = super::is_dns_pod(&self.cluster, pod) && self.start_dns_server(ns, pod);
+        let controller = if kns_core::ingress::is_controller_pod(pod) {
+            self.start_ingress_controller(ns, pod)
+        } else {
+            Vec::new()
+        };
         let Some(stack) = self.sim.stack_mut::<SmolStack>(ns) else { return };
         for c in &pod.containers {
             let ports: Vec<_> = c
                 .ports
                 .iter()
                 .filter(|p| !(dns && p.port == 53))
+                .filter(|p| !(p.protocol == Protocol::Tcp && controller.contains(&p.port)))
                 .map(|p| (p.port, p.protocol))
                 .collect();
             if !ports.is_empty() {

@@ -8,6 +8,7 @@
 
 pub mod dns;
 pub mod graph;
+pub mod ingress;
 pub mod kubelet;
 pub mod probe;
 pub mod show;
@@ -77,6 +78,7 @@ pub struct ClusterNet {
     agent: Option<PolicyAgent>,
     proxies: Vec<KubeProxy>,
     dns: Option<dns::DnsApp>,
+    ingress: Vec<ingress::IngressApp>,
     warnings: Vec<String>,
 }
 
@@ -111,7 +113,10 @@ impl ClusterNet {
             kp.install(&mut sim, n.ns);
             proxies.push(kp);
         }
-        let warnings = policy_warning(&cluster, agent.is_some()).into_iter().collect();
+        let warnings = policy_warning(&cluster, agent.is_some())
+            .into_iter()
+            .chain(ingress::missing_controller_warning(&cluster))
+            .collect();
         let mut net = ClusterNet {
             sim,
             cluster,
@@ -122,6 +127,7 @@ impl ClusterNet {
             agent,
             proxies,
             dns: None,
+            ingress: Vec::new(),
             warnings,
         };
         net.start_upstream();
@@ -195,6 +201,7 @@ impl ClusterNet {
             kp.set_table(std::rc::Rc::clone(&table), &live);
         }
         self.sync_dns(&live);
+        self.sync_ingress(&live);
     }
 
     /// The model with pods that are not running marked not ready (what endpoints see).

@@ -87,7 +87,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
@@ -313,12 +313,12 @@ pub(super) enum Parse<T> {
     Done(T, usize),
 }
 
-fn head_end(buf: &[u8]) -> Option<usize> {
+pub(super) fn head_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
 /// Splits a head into its first line and header fields.
-fn parse_head(head: &[u8]) -> Option<(String, Vec<(String, String)>)> {
+pub(super) fn parse_head(head: &[u8]) -> Option<(String, Vec<(String, String)>)> {
     let text = std::str::from_utf8(head).ok()?;
     let mut lines = text.split("\r\n").filter(|l| !l.is_empty());
     let first = lines.next()?.to_owned();
@@ -403,6 +403,8 @@ pub struct HttpClientConfig {
     pub connect_timeout: Duration,
     /// Give up the whole transfer after this long (default 30 s).
     pub max_time: Duration,
+    /// Extra header fields (`curl -H 'Name: value'`); a `Host` here replaces the URL's.
+    pub headers: Vec<(String, String)>,
 }
 
 impl HttpClientConfig {
@@ -414,6 +416,7 @@ impl HttpClientConfig {
             include_headers: false,
             connect_timeout: Duration::from_secs(10),
             max_time: Duration::from_secs(30),
+            headers: Vec::new(),
         }
     }
 }
@@ -602,11 +605,17 @@ impl App for HttpClient {
             return self.finish(now, cx);
         };
         if self.request.is_empty() {
-            self.request = format!(
-                "{} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n",
+            let extra = &self.config.headers;
+            let host = find_header(extra, "host").unwrap_or(&host);
+            let mut head = format!(
+                "{} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n",
                 self.config.method
-            )
-            .into_bytes();
+            );
+            for (n, v) in extra.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("host")) {
+                let _ = write!(head, "{n}: {v}\r\n");
+            }
+            head.push_str("\r\n");
+            self.request = head.into_bytes();
         }
         if self.request_sent < self.request.len()
             && let Ok(n) = cx.tcp_send(h, &self.request[self.request_sent..])
@@ -652,7 +661,7 @@ impl App for HttpClient {
 }
 
 /// Decodes a complete chunked body, or `None` while incomplete.
-fn decode_chunked(mut rest: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn decode_chunked(mut rest: &[u8]) -> Option<Vec<u8>> {
     let mut body = Vec::new();
     loop {
         let line_end = rest.windows(2).position(|w| w == b"\r\n")?;

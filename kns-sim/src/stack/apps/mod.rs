@@ -33,9 +33,11 @@ mod bulk;
 
 pub use bulk::{TcpSink, TcpSource};
 mod agnhost;
+mod ingress;
 mod probe;
 
 pub use agnhost::{AgnhostConfig, AgnhostServer, AgnhostStats};
+pub use ingress::{IngressConfig, IngressController, IngressLogEntry};
 pub use probe::{ConnectProbe, ProbeBatch, ProbeConfig, ProbeOutcome, ProbeResult, ProbeSpec};
 
 use crate::stack::App;
