@@ -10,6 +10,7 @@ pub mod dns;
 pub mod kubelet;
 pub mod probe;
 pub mod show;
+pub mod speaker;
 pub mod topology;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use crate::stack::{SmolStack, StackConfig};
 pub use dns::{DnsLookup, is_dns_pod};
 pub use kubelet::PodNet;
 pub use probe::{PacketMatrix, Source, delivered, outcome_word};
+pub use speaker::Announcement;
 pub use topology::{NodeNet, Outside};
 
 /// Why a cluster could not be built or changed.
@@ -75,6 +77,7 @@ pub struct ClusterNet {
     agent: Option<PolicyAgent>,
     proxies: Vec<KubeProxy>,
     dns: Option<dns::DnsApp>,
+    speaker: speaker::Speaker,
     warnings: Vec<String>,
 }
 
@@ -119,6 +122,7 @@ impl ClusterNet {
             agent,
             proxies,
             dns: None,
+            speaker: speaker::Speaker::default(),
             warnings,
         };
         net.start_upstream();
@@ -179,8 +183,8 @@ impl ClusterNet {
         self.agent.as_ref()
     }
 
-    /// Hands the policy agent, every node's kube-proxy and the DNS server the current model (after pods,
-    /// Services or policies changed). kube-proxy sees pods that are not running as not ready,
+    /// Hands the policy agent, every node's kube-proxy, the DNS server and the load-balancer
+    /// speaker ([`speaker`]) the current model (after pods, Services or policies changed). kube-proxy sees pods that are not running as not ready,
     /// so endpoints follow the pods' current addresses and leave with deleted pods.
     pub fn sync_agent(&mut self) {
         if let Some(agent) = &self.agent {
@@ -191,6 +195,7 @@ impl ClusterNet {
             kp.update(&live);
         }
         self.sync_dns(&live);
+        self.sync_speaker(&live);
     }
 
     /// The model with pods that are not running marked not ready (what endpoints see).
