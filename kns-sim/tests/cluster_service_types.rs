@@ -2,7 +2,7 @@
 //! the node network), ExternalName, headless, selector-less, session affinity, traffic
 //! policies and hairpin; and the service-link environment variables pods start with.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
 use kns_core::flow::Protocol;
@@ -231,4 +231,392 @@ fn a_local_load_balancer_moves_to_a_node_that_keeps_an_endpoint() {
     );
     let got = reply(&tcp(&mut net, Source::Internet, to));
     assert!(remaining.contains(&got), "{got} answered, expected one of {remaining:?}");
+}
+
+// ---- DNS-only Services: ExternalName and headless ---------------------------------------
+
+const DNS: &str = r#"
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: coredns, namespace: kube-system}
+spec:
+  replicas: 1
+  selector: {matchLabels: {k8s-app: kube-dns}}
+  template:
+    metadata: {labels: {k8s-app: kube-dns}}
+    spec:
+      containers:
+      - name: coredns
+        image: registry.k8s.io/coredns/coredns:v1.12.0
+        ports: [{name: dns, containerPort: 53, protocol: UDP}, {name: dns-tcp, containerPort: 53}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system}
+spec:
+  selector: {k8s-app: kube-dns}
+  ports:
+  - {name: dns, port: 53, protocol: UDP, targetPort: dns}
+  - {name: dns-tcp, port: 53, targetPort: dns-tcp}
+"#;
+
+fn resolve(net: &mut ClusterNet, from: Source, name: &str) -> Vec<IpAddr> {
+    let l = net.lookup(from, name).expect("the lookup runs");
+    match l.result {
+        Ok(a) => {
+            let mut v = a.addresses;
+            v.sort();
+            v
+        }
+        Err(e) => panic!("{name}: {e}\n{}", l.text),
+    }
+}
+
+#[test]
+fn external_name_is_a_cname_in_dns_and_nothing_in_kube_proxy() {
+    let yaml = format!(
+        "{DNS}{}---\napiVersion: v1\nkind: Service\nmetadata: {{name: ext}}\nspec: {{type: ExternalName, externalName: www.example.com}}\n",
+        client("c", "n1")
+    );
+    let mut net = build(&yaml);
+    let from = Source::Pod(pod(&net, "c"));
+    let (text, answer) =
+        net.dig(from, "ext.default.svc.cluster.local", kns_sim::dns::RecordType::A).unwrap();
+    let answer = answer.expect("an answer");
+    let cnames: Vec<String> = answer
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            kns_sim::dns::RData::Cname(t) => Some(format!("{} -> {}", r.name, t)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        cnames.first().map(String::as_str),
+        Some("ext.default.svc.cluster.local -> www.example.com"),
+        "{text}"
+    );
+    // The resolver follows the alias to the outside address.
+    assert_eq!(resolve(&mut net, from, "ext"), ["203.0.113.10".parse::<IpAddr>().unwrap()]);
+    for kp in net.kube_proxies() {
+        assert!(!kp.table_text().contains("default/ext"), "{}", kp.table_text());
+        assert!(!kp.render_rules().contains("default/ext"));
+    }
+}
+
+#[test]
+fn headless_services_resolve_to_ready_pods_and_stateful_set_pods_by_name() {
+    let yaml = format!(
+        r#"{DNS}{}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: db}}
+spec:
+  serviceName: db
+  replicas: 3
+  selector: {{matchLabels: {{app: db}}}}
+  template:
+    metadata: {{labels: {{app: db}}}}
+    spec: {{containers: [{{name: c, image: i, ports: [{{containerPort: 5432}}]}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: db}}
+spec: {{clusterIP: None, selector: {{app: db}}, ports: [{{port: 5432}}]}}
+"#,
+        client("c", "n1")
+    );
+    let mut net = build(&yaml);
+    let from = Source::Pod(pod(&net, "c"));
+    let ips = |net: &ClusterNet, names: &[&str]| -> Vec<IpAddr> {
+        let mut v: Vec<IpAddr> = names.iter().map(|n| net.pod_ip(pod(net, n))).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(resolve(&mut net, from, "db"), ips(&net, &["db-0", "db-1", "db-2"]));
+    assert_eq!(resolve(&mut net, from, "db-1.db"), ips(&net, &["db-1"]));
+    assert_eq!(resolve(&mut net, from, "db-0.db.default.svc.cluster.local"), ips(&net, &["db-0"]));
+    // A pod name connects: the address is the pod's own.
+    let db0 = resolve(&mut net, from, "db-0.db")[0];
+    assert!(matches!(
+        tcp(&mut net, from, SocketAddr::new(db0, 5432)),
+        ProbeOutcome::Connected { .. }
+    ));
+    // A pod that stops running leaves the answer; kube-proxy has no rule for the Service.
+    net.delete_pod(pod(&net, "db-2")).unwrap();
+    // Answers are cached for their TTL (kubeadm's `ttl 30`), as CoreDNS's cache does.
+    net.sim_mut().run_for(std::time::Duration::from_secs(31));
+    assert_eq!(resolve(&mut net, from, "db"), ips(&net, &["db-0", "db-1"]));
+    for kp in net.kube_proxies() {
+        assert!(!kp.table_text().contains("default/db"), "{}", kp.table_text());
+    }
+    // A restarted pod's name follows its new address.
+    let db0 = pod(&net, "db-0");
+    let new = net.restart_pod(db0).unwrap();
+    net.sim_mut().run_for(std::time::Duration::from_secs(31));
+    assert_eq!(resolve(&mut net, from, "db-0.db"), [new]);
+}
+
+// ---- Services without selectors --------------------------------------------------------
+
+#[test]
+fn services_without_selectors_use_the_manifest_endpoints_and_slices() {
+    let yaml = format!(
+        r#"{}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: fixed, labels: {{app: fixed}}}}
+spec: {{nodeName: n3, containers: [{{name: c, image: i, ports: [{{containerPort: 8080}}]}}]}}
+status: {{podIP: 10.244.2.50}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: legacy}}
+spec: {{ports: [{{port: 80, targetPort: 8080}}]}}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: legacy}}
+subsets:
+- addresses: [{{ip: 10.244.2.50, nodeName: n3}}]
+  ports: [{{port: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: outside}}
+spec: {{ports: [{{port: 80, targetPort: 9000}}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: outside-1
+  labels: {{kubernetes.io/service-name: outside}}
+addressType: IPv4
+ports: [{{port: 9000}}]
+endpoints: [{{addresses: [203.0.113.10]}}]
+"#,
+        client("c", "n1")
+    );
+    let mut net = build(&yaml);
+    // A server on the internet host stands for a database outside the cluster.
+    let internet = net.outside().internet;
+    let stack = net.sim_mut().stack_mut::<kns_sim::stack::SmolStack>(internet).unwrap();
+    stack
+        .spawn(kns_sim::stack::apps::AgnhostServer::for_pod("outside-db", [(9000, Protocol::Tcp)]));
+    net.sim_mut().kick(internet);
+    let from = Source::Pod(pod(&net, "c"));
+    let legacy = service(&net, "legacy").cluster_ip.unwrap();
+    assert_eq!(reply(&tcp(&mut net, from, SocketAddr::new(legacy, 80))), "fixed");
+    let outside = service(&net, "outside").cluster_ip.unwrap();
+    assert_eq!(reply(&tcp(&mut net, from, SocketAddr::new(outside, 80))), "outside-db");
+    // The controller never touches them: deleting the pod does not remove the endpoint, so
+    // connections now fail at the missing address instead of being refused by kube-proxy.
+    let table = net.kube_proxy(node(&net, "n1")).table_text();
+    assert!(table.contains("10.244.2.50:8080") && table.contains("203.0.113.10:9000"), "{table}");
+}
+
+// ---- Session affinity ------------------------------------------------------------------
+
+#[test]
+fn client_ip_affinity_sticks_per_client_and_spreads_across_clients() {
+    let mut yaml = deployment("web", 3, None);
+    yaml.push_str(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: sticky}\nspec: {selector: {app: web}, sessionAffinity: ClientIP, ports: [{port: 80, targetPort: 8080}]}\n",
+    );
+    let clients = ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"];
+    for (i, c) in clients.iter().enumerate() {
+        yaml.push_str(&client(c, ["n1", "n2", "n3"][i % 3]));
+    }
+    let mut net = build(&yaml);
+    let vip = SocketAddr::new(service(&net, "sticky").cluster_ip.unwrap(), 80);
+    let mut chosen = BTreeSet::new();
+    for c in clients {
+        let from = Source::Pod(pod(&net, c));
+        let seen: BTreeSet<String> = (0..8).map(|_| reply(&tcp(&mut net, from, vip))).collect();
+        assert_eq!(seen.len(), 1, "{c} was spread: {seen:?}");
+        chosen.extend(seen);
+    }
+    assert!(chosen.len() >= 2, "eight clients all landed on {chosen:?}");
+    // Without affinity, one client spreads.
+    yaml = yaml.replace("sessionAffinity: ClientIP, ", "");
+    let mut net = build(&yaml);
+    let from = Source::Pod(pod(&net, "c1"));
+    let seen: BTreeSet<String> = (0..20).map(|_| reply(&tcp(&mut net, from, vip))).collect();
+    assert!(seen.len() >= 2, "{seen:?}");
+}
+
+// ---- Traffic policies ------------------------------------------------------------------
+
+/// Two single-pod Deployments, `a` on n1 and `b` on n2, both `tier: x`; n3 has no endpoint.
+fn two_backends(service: &str) -> String {
+    format!("{}{}{service}", deployment("a", 1, Some("n1")), deployment("b", 1, Some("n2")))
+        .replace("labels: {app: a}", "labels: {app: a, tier: x}")
+        .replace("labels: {app: b}", "labels: {app: b, tier: x}")
+}
+
+const NODE_PORTS: &str = r#"
+---
+apiVersion: v1
+kind: Service
+metadata: {name: local}
+spec:
+  type: NodePort
+  externalTrafficPolicy: Local
+  selector: {tier: x}
+  ports:
+  - {name: tcp, port: 80, targetPort: 8080, nodePort: 30100}
+  - {name: udp, port: 80, targetPort: 8080, nodePort: 30100, protocol: UDP}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: cluster}
+spec:
+  type: NodePort
+  selector: {tier: x}
+  ports:
+  - {name: tcp, port: 80, targetPort: 8080, nodePort: 30200}
+  - {name: udp, port: 80, targetPort: 8080, nodePort: 30200, protocol: UDP}
+"#;
+
+#[test]
+fn external_traffic_policy_local_keeps_the_client_and_stays_on_the_node() {
+    let mut net = build(&two_backends(NODE_PORTS));
+    let host = net.outside().host;
+    for (n, backend) in [("n1", "a"), ("n2", "b")] {
+        let ip = net.node(node(&net, n)).ip;
+        let to = SocketAddr::new(ip, 30100);
+        assert_eq!(client_ip(&mut net, Source::Internet, to), host, "{n}: client IP preserved");
+        let seen: BTreeSet<String> =
+            (0..6).map(|_| reply(&tcp(&mut net, Source::Internet, to))).collect();
+        let local = names(&net, &pods_of(&net, backend));
+        assert_eq!(seen, local, "{n} uses only its own endpoint");
+    }
+    // n3 has no endpoint of its own: it drops, and says so.
+    let n3 = node(&net, "n3");
+    let to = SocketAddr::new(net.node(n3).ip, 30100);
+    assert_eq!(tcp(&mut net, Source::Internet, to), ProbeOutcome::Filtered);
+    assert!(net.kube_proxy(n3).counters().dropped >= 1);
+}
+
+#[test]
+fn external_traffic_policy_cluster_masquerades_and_uses_any_endpoint() {
+    let mut net = build(&two_backends(NODE_PORTS));
+    let n3 = node(&net, "n3");
+    let n3_ip = net.node(n3).ip;
+    let to = SocketAddr::new(n3_ip, 30200);
+    // The backends are on n1 and n2: the connection is SNATed to n3's address on its way.
+    assert_eq!(client_ip(&mut net, Source::Internet, to), n3_ip);
+    let seen: BTreeSet<String> =
+        (0..20).map(|_| reply(&tcp(&mut net, Source::Internet, to))).collect();
+    let all = names(&net, &[pods_of(&net, "a")[0], pods_of(&net, "b")[0]]);
+    assert_eq!(seen, all, "any endpoint serves");
+    assert!(net.kube_proxy(n3).counters().masqueraded >= 1);
+}
+
+#[test]
+fn internal_traffic_policy_local_keeps_pods_on_their_node() {
+    let svc = "---\napiVersion: v1\nkind: Service\nmetadata: {name: itl}\nspec: {internalTrafficPolicy: Local, selector: {tier: x}, ports: [{port: 80, targetPort: 8080}]}\n";
+    let yaml = format!(
+        "{}{}{}{}",
+        two_backends(svc),
+        client("c1", "n1"),
+        client("c2", "n2"),
+        client("c3", "n3")
+    );
+    let mut net = build(&yaml);
+    let vip = SocketAddr::new(service(&net, "itl").cluster_ip.unwrap(), 80);
+    for (c, backend) in [("c1", "a"), ("c2", "b")] {
+        let from = Source::Pod(pod(&net, c));
+        let seen: BTreeSet<String> = (0..6).map(|_| reply(&tcp(&mut net, from, vip))).collect();
+        assert_eq!(seen, names(&net, &pods_of(&net, backend)), "{c}");
+    }
+    let from = Source::Pod(pod(&net, "c3"));
+    assert_eq!(tcp(&mut net, from, vip), ProbeOutcome::Filtered, "no local endpoint on n3");
+}
+
+// ---- Hairpin ---------------------------------------------------------------------------
+
+#[test]
+fn a_pod_reaches_itself_through_its_own_service() {
+    let mut yaml = deployment("solo", 1, Some("n2"));
+    yaml.push_str(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: solo}\nspec:\n  selector: {app: solo}\n  ports:\n  - {name: tcp, port: 80, targetPort: 8080}\n  - {name: udp, port: 80, targetPort: 8080, protocol: UDP}\n",
+    );
+    let mut net = build(&yaml);
+    let me = pods_of(&net, "solo")[0];
+    let my_name = net.cluster().pod(me).name.clone();
+    let vip = SocketAddr::new(service(&net, "solo").cluster_ip.unwrap(), 80);
+    assert_eq!(reply(&tcp(&mut net, Source::Pod(me), vip)), my_name);
+    // Hairpin traffic is masqueraded, so the pod answers an address that is not its own.
+    let seen = client_ip(&mut net, Source::Pod(me), vip);
+    assert_ne!(seen, net.pod_ip(me));
+    assert!(net.kube_proxy(node(&net, "n2")).counters().masqueraded >= 2);
+}
+
+// ---- Environment variables -------------------------------------------------------------
+
+#[test]
+fn pods_get_the_variables_of_services_that_existed_when_they_started() {
+    let yaml = format!("{}{}", deployment("web", 1, None), LB) + &client("c", "n1");
+    let mut net = build(&yaml);
+    let c = pod(&net, "c");
+    let lb = service(&net, "web-lb");
+    let ip = lb.cluster_ip.unwrap().to_string();
+    let env = net.pod_env(c).expect("running").clone();
+    assert_eq!(env.get("WEB_LB_SERVICE_HOST"), Some(&ip));
+    assert_eq!(env.get("WEB_LB_SERVICE_PORT").map(String::as_str), Some("80"));
+    assert_eq!(env.get("WEB_LB_SERVICE_PORT_UDP").map(String::as_str), Some("80"));
+    assert_eq!(env.get("WEB_LB_PORT_80_TCP_ADDR"), Some(&ip));
+    assert_eq!(
+        env.get("WEB_LB_PORT_80_UDP").map(String::as_str),
+        Some(format!("udp://{ip}:80").as_str())
+    );
+    assert!(env.contains_key("KUBERNETES_SERVICE_HOST"));
+
+    // A Service created now reaches only pods started from now on.
+    let later = load_str(
+        "later.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: later}\nspec: {clusterIP: 10.96.7.7, selector: {app: web}, ports: [{port: 81, targetPort: 8080}]}\n",
+    )
+    .unwrap()
+    .cluster;
+    let later = later.service_by_name("default", "later").unwrap().clone();
+    net.add_service(later.clone()).expect("created");
+    assert!(net.add_service(later).is_err(), "a second `later` is refused");
+    assert!(!net.pod_env(c).unwrap().contains_key("LATER_SERVICE_HOST"));
+    // The new Service works at once.
+    let from = Source::Pod(c);
+    let web = names(&net, &pods_of(&net, "web"));
+    assert!(web.contains(&reply(&tcp(&mut net, from, "10.96.7.7:81".parse().unwrap()))));
+    // The web pod reports its environment over HTTP (agnhost's /env): no LATER yet.
+    let web_pod = pods_of(&net, "web")[0];
+    let url = format!("http://{}:8080/env", net.pod_ip(web_pod));
+    let body = http_get(&mut net, from, &url);
+    assert!(body.contains(&format!("WEB_LB_SERVICE_HOST={ip}\n")), "{body}");
+    assert!(!body.contains("LATER_"), "{body}");
+    // Restarted, it sees the Services that exist at its restart.
+    net.restart_pod(web_pod).unwrap();
+    assert_eq!(
+        net.pod_env(web_pod).unwrap().get("LATER_SERVICE_HOST").map(String::as_str),
+        Some("10.96.7.7")
+    );
+    let url = format!("http://{}:8080/env", net.pod_ip(web_pod));
+    let body = http_get(&mut net, from, &url);
+    assert!(body.contains("LATER_PORT_81_TCP=tcp://10.96.7.7:81\n"), "{body}");
+}
+
+fn http_get(net: &mut ClusterNet, from: Source, url: &str) -> String {
+    use kns_sim::stack::apps::{HttpClient, HttpClientConfig};
+    let ns = net.source_ns(from).unwrap();
+    let client = HttpClient::new(HttpClientConfig::get(url));
+    let out = net
+        .run_app(ns, client, std::time::Duration::from_secs(10), |c| {
+            c.finished_at()
+                .map(|_| c.reply().map(|r| String::from_utf8_lossy(&r.body).into_owned()))
+        })
+        .unwrap();
+    out.flatten().unwrap_or_else(|| panic!("no answer from {url}"))
 }
