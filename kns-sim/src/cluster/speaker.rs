@@ -5,7 +5,7 @@
 //! elects, for each such address, one leader node: the nodes that may announce it are every
 //! node for `externalTrafficPolicy: Cluster`, and only nodes with a ready endpoint of the
 //! Service for `Local` (MetalLB's rule, so that Local traffic is never dropped at the node);
-//! among them the leader is the first by a fixed hash of `node name # address`, so each
+//! among them the leader is the first by a fixed hash of `node name # address` (FNV-1a, mixed), so each
 //! address has its own leader and the choice moves only for addresses whose leader left.
 //! The leader answers ARP for the address on its `eth0` without owning it
 //! ([`Sim::arp_announce`](crate::Sim::arp_announce)) and sends a gratuitous ARP when it takes
@@ -70,9 +70,7 @@ pub fn elect(live: &Cluster) -> Vec<Announcement> {
             if !live.config.node_cidr.contains(ip) {
                 continue;
             }
-            let leader = eligible
-                .iter()
-                .min_by_key(|n| (fnv1a(format!("{}#{ip}", n.name).as_bytes()), n.name.clone()));
+            let leader = eligible.iter().min_by_key(|n| (rank(&n.name, *ip), n.name.clone()));
             if let Some(n) = leader {
                 out.push(Announcement { ip: *v4, service: service_ref(live, svc), node: n.id });
             }
@@ -159,6 +157,64 @@ fn unannounced(
         .collect()
 }
 
+/// A node's rank for an address: FNV-1a of `node#address`, finished with splitmix64's mixer
+/// so that addresses differing in their last byte still rank the nodes differently.
+fn rank(node: &str, ip: IpAddr) -> u64 {
+    let mut z = fnv1a(format!("{node}#{ip}").as_bytes());
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn service_ref(cluster: &Cluster, s: &kns_core::model::Service) -> String {
     format!("{}/{}", cluster.namespace(s.namespace).name, s.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn cluster(policy: &str, pool: &str) -> Cluster {
+        let mut yaml = format!(
+            "apiVersion: kns.dev/v1alpha1\nkind: Cluster\nspec:\n  loadBalancerPool: {pool}\n  nodes: [{{name: a}}, {{name: b}}, {{name: c}}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p, labels: {{app: x}}}}\nspec: {{nodeName: b, containers: [{{name: c, image: i, ports: [{{containerPort: 80}}]}}]}}\n"
+        );
+        for i in 0..10 {
+            yaml.push_str(&format!(
+                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}}}\nspec: {{type: LoadBalancer, externalTrafficPolicy: {policy}, selector: {{app: x}}, ports: [{{port: 80}}]}}\n"
+            ));
+        }
+        kns_core::manifest::load_str("lb.yaml", &yaml).expect("loads").cluster
+    }
+
+    #[test]
+    fn every_address_gets_one_leader_and_leaders_differ_between_addresses() {
+        let c = cluster("Cluster", "192.168.0.240/28");
+        let a = elect(&c);
+        assert_eq!(a.len(), 10);
+        let ips: BTreeSet<Ipv4Addr> = a.iter().map(|x| x.ip).collect();
+        assert_eq!(ips.len(), 10, "one entry per address");
+        let leaders: BTreeSet<NodeId> = a.iter().map(|x| x.node).collect();
+        assert!(leaders.len() >= 2, "the hash spreads addresses over nodes: {leaders:?}");
+        assert_eq!(elect(&c), a, "the election is a pure function of the cluster");
+    }
+
+    #[test]
+    fn local_services_are_announced_only_by_nodes_with_an_endpoint() {
+        let mut c = cluster("Local", "192.168.0.240/28");
+        let b = c.node_by_name("b").unwrap().id;
+        assert!(elect(&c).iter().all(|x| x.node == b));
+        c.pods[0].ready = false;
+        assert!(elect(&c).is_empty(), "no ready endpoint: nobody announces");
+    }
+
+    #[test]
+    fn addresses_off_the_node_network_are_not_announced() {
+        let mut c = cluster("Cluster", "[]");
+        assert!(c.services.iter().all(|s| s.load_balancer_ips.is_empty()));
+        c.services[1].load_balancer_ips = vec!["172.18.255.7".parse().unwrap()];
+        assert!(elect(&c).is_empty());
+        assert_eq!(unannounced(&c, &BTreeMap::new()).len(), 1);
+    }
 }
