@@ -127,15 +127,18 @@ fn load_balancer_from_the_internet_reaches_a_backend_through_one_announcing_node
     let web = names(&net, &pods_of(&net, "web"));
 
     // Exactly one node answers ARP for the address.
-    let announcing: Vec<&str> = net
+    let announcing: Vec<String> = net
         .nodes()
         .iter()
         .filter(|n| !net.sim().arp_announced(n.ns).is_empty())
-        .map(|n| net.sim().netns_name(n.ns))
+        .map(|n| net.sim().netns_name(n.ns).to_string())
         .collect();
     assert_eq!(announcing.len(), 1, "{announcing:?}");
     let leader = net.lb_leader(lb).expect("a leader");
     assert_eq!(announcing[0], net.cluster().node(leader).name);
+    let shown = net.show();
+    let line = format!("192.168.0.240   default/web-lb   {}", announcing[0]);
+    assert!(shown.contains(&line), "{shown}");
 
     net.sim_mut().enable_trace();
     let name = reply(&tcp(&mut net, Source::Internet, SocketAddr::new(lb, 80)));
