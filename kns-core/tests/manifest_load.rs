@@ -680,3 +680,48 @@ fn file_order_does_not_change_names_or_addresses() {
     assert_eq!(summary(&forward), summary(&backward));
     assert_eq!(summary(&forward), summary(&load_str("demo.yaml", &text).unwrap().cluster));
 }
+
+fn lb_service(name: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  type: LoadBalancer\n  selector: {{app: x}}\n  ports: [{{port: 80}}]\n{extra}---\n"
+    )
+}
+
+#[test]
+fn load_balancer_addresses_come_from_the_pool_in_name_order_until_it_runs_out() {
+    let text = format!(
+        "apiVersion: kns.dev/v1alpha1\nkind: Cluster\nspec:\n  loadBalancerPool: 192.168.0.200-192.168.0.202\n---\n{}{}{}{}",
+        lb_service("d", ""),
+        lb_service("b", "  loadBalancerIP: 192.168.0.200\n"),
+        lb_service("a", ""),
+        lb_service("c", ""),
+    );
+    let loaded = load_str("lb.yaml", &text).expect("loads");
+    let c = &loaded.cluster;
+    let ips = |name: &str| -> Vec<String> {
+        let s = c.service_by_name("default", name).expect("service");
+        assert!(s.ports[0].node_port.is_some(), "{name} has a node port");
+        assert!(s.cluster_ip.is_some(), "{name} has a cluster IP");
+        s.load_balancer_ips.iter().map(|ip| ip.to_string()).collect()
+    };
+    // `b` asked for .200, so `a` and `c` get .201 and .202; `d` finds the pool empty.
+    assert_eq!(ips("a"), ["192.168.0.201"]);
+    assert_eq!(ips("b"), ["192.168.0.200"]);
+    assert_eq!(ips("c"), ["192.168.0.202"]);
+    assert!(ips("d").is_empty());
+    let warned: Vec<String> = loaded.warnings.iter().map(|w| w.render()).collect();
+    assert_eq!(
+        warned,
+        [
+            "lb.yaml: document 2 (Service default/d): spec.type: the load-balancer pool 192.168.0.200-192.168.0.202 is exhausted: the LoadBalancer Service stays pending without an external IP (its NodePorts and cluster IP still work)"
+        ]
+    );
+}
+
+#[test]
+fn the_default_pool_lies_on_the_node_network() {
+    let c = load_str("lb.yaml", &lb_service("web", "")).expect("loads").cluster;
+    let s = c.service_by_name("default", "web").expect("service");
+    assert_eq!(s.load_balancer_ips, ["192.168.0.240".parse::<std::net::IpAddr>().unwrap()]);
+    assert!(c.config.node_cidr.contains(&s.load_balancer_ips[0]));
+}

@@ -721,3 +721,31 @@ fn a_subnet_broadcast_reaches_every_host_and_draws_no_errors() {
     assert_eq!(sim.ip(Some("a"), "neigh").unwrap(), "");
     assert!(sim.conservation().holds());
 }
+
+#[test]
+fn an_announced_address_is_answered_by_its_announcer_and_moves_with_a_gratuitous_arp() {
+    let mut sim = Sim::new(3);
+    run(&mut sim, BRIDGE);
+    let (a, b, c) = (ns(&sim, "a"), ns(&sim, "b"), ns(&sim, "c"));
+    sim.attach_stack(a, Recorder::default());
+    let mac = |sim: &Sim, n, dev| sim.iface_mac(sim.iface_id(n, dev).unwrap());
+    let vip = v4("10.0.0.77");
+    // b answers ARP for an address it does not own (a user-space responder).
+    sim.arp_announce(b, "eth0", vip, false).unwrap();
+    assert_eq!(sim.arp_announced(b), vec![(vip, "eth0".to_string())]);
+    ping(&mut sim, "a", "10.0.0.1", "10.0.0.77", 1);
+    let learnt = |sim: &Sim| {
+        sim.neigh_list(a).into_iter().find(|e| e.0 == ip("10.0.0.77")).and_then(|e| e.2)
+    };
+    assert_eq!(learnt(&sim), Some(mac(&sim, b, "eth0")));
+    // b does not own it: the echo request is not answered.
+    assert_eq!(replies(&mut sim, "a", "10.0.0.77"), 0);
+    // b withdraws and c takes over with a gratuitous ARP: a's entry follows at once.
+    assert!(sim.arp_withdraw(b, "eth0", vip).unwrap());
+    assert!(!sim.arp_withdraw(b, "eth0", vip).unwrap());
+    sim.arp_announce(c, "eth0", vip, true).unwrap();
+    sim.run_until_idle(10_000).unwrap();
+    assert_eq!(learnt(&sim), Some(mac(&sim, c, "eth0")));
+    assert!(sim.arp_announced(b).is_empty());
+    assert!(sim.conservation().holds(), "{}", sim.conservation());
+}

@@ -15,7 +15,7 @@
 //!   cni: routed                   # or overlay
 //!   proxy: iptables               # ipvs, nftables, maglev
 //!   enforcePolicy: true
-//!   loadBalancerPool: 172.18.255.0/24
+//!   loadBalancerPool: [192.168.0.240/29, 192.168.0.250-192.168.0.252]   # default below
 //!   nodePortRange: 30000-32767
 //!   nodes:
 //!   - name: node-1
@@ -24,7 +24,11 @@
 //!     podCIDR: 10.244.0.0/24      # optional: the next free slice of podCIDR
 //! ```
 //!
-//! Every field is optional; omitted ones take [`ClusterConfig::default`] values. Without nodes
+//! Every field is optional; omitted ones take [`ClusterConfig::default`] values, except
+//! `loadBalancerPool`, which defaults to [`AddressRange::default_pool`] of the `nodeCIDR` (the
+//! top of its last /28 below the router: `192.168.0.240-192.168.0.253` for the default network).
+//! `loadBalancerPool: []` configures no pool: LoadBalancer Services without an address stay
+//! pending. Without nodes
 //! (or without the document) the cluster has the nodes that pods name in `spec.nodeName`, or
 //! else two nodes, `node-1` and `node-2`.
 
@@ -37,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use super::ipam::nth_address;
 use super::validate::{cidr, ip, labels};
 use super::{Diag, Location};
-use crate::model::{ClusterConfig, CniMode, Labels, Node, NodeId, ProxyMode};
+use crate::model::{AddressRange, ClusterConfig, CniMode, Labels, Node, NodeId, ProxyMode};
 
 /// The whole document, as written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,9 +80,17 @@ struct ClusterSpec {
     cni: Option<CniMode>,
     proxy: Option<ProxyMode>,
     enforce_policy: Option<bool>,
-    load_balancer_pool: Option<String>,
+    load_balancer_pool: Option<PoolDoc>,
     node_port_range: Option<String>,
     nodes: Option<Vec<NodeDoc>>,
+}
+
+/// `spec.loadBalancerPool`: one entry or a list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum PoolDoc {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// One entry of `spec.nodes`.
@@ -137,9 +149,6 @@ pub(super) fn topology(
     if let Some(n) = net(&spec.node_cidr, "spec.nodeCIDR", diag) {
         config.node_cidr = n;
     }
-    if let Some(n) = net(&spec.load_balancer_pool, "spec.loadBalancerPool", diag) {
-        config.load_balancer_pool = Some(n);
-    }
     if let Some(p) = spec.node_pod_cidr_prefix {
         let max = config.pod_cidr.max_prefix_len().saturating_sub(2);
         if p < config.pod_cidr.prefix_len() || p > max {
@@ -186,7 +195,65 @@ pub(super) fn topology(
             .into(),
     };
     let nodes = nodes(&config, &declared, explicit, loc, diag);
+    config.load_balancer_pool = match &spec.load_balancer_pool {
+        None => AddressRange::default_pool(config.node_cidr).into_iter().collect(),
+        Some(pool) => load_balancer_pool(&config, pool, &nodes, loc, diag),
+    };
     Topology { config, nodes, explicit }
+}
+
+/// Parses and checks `spec.loadBalancerPool`: every entry a CIDR, range or address inside the
+/// node network's host addresses (the speaker announces them there with ARP), no two entries
+/// overlapping, no node's address inside.
+fn load_balancer_pool(
+    config: &ClusterConfig,
+    pool: &PoolDoc,
+    nodes: &[Node],
+    loc: &Location,
+    diag: &mut Diag,
+) -> Vec<AddressRange> {
+    let entries: Vec<(String, &String)> = match pool {
+        PoolDoc::One(text) => vec![("spec.loadBalancerPool".to_string(), text)],
+        PoolDoc::Many(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("spec.loadBalancerPool[{i}]"), t))
+            .collect(),
+    };
+    let hosts = AddressRange::hosts(config.node_cidr);
+    let mut out: Vec<(String, AddressRange)> = Vec::new();
+    for (field, text) in entries {
+        let range = match text.parse::<AddressRange>() {
+            Ok(r) => r,
+            Err(why) => {
+                diag.error(loc.with_field(&field), why);
+                continue;
+            }
+        };
+        if !hosts.is_some_and(|h| h.contains(range.first) && h.contains(range.last)) {
+            diag.error(
+                loc.with_field(&field),
+                format!(
+                    "{range} is not inside the host addresses of the nodeCIDR {}: kns announces load-balancer addresses on the node network (as MetalLB's layer-2 mode does)",
+                    config.node_cidr
+                ),
+            );
+            continue;
+        }
+        if let Some((_, other)) = out.iter().find(|(_, o)| o.overlaps(&range)) {
+            diag.error(loc.with_field(&field), format!("{range} overlaps {other}"));
+            continue;
+        }
+        if let Some(n) = nodes.iter().find(|n| range.contains(n.ip)) {
+            diag.error(
+                loc.with_field(&field),
+                format!("{range} contains {}, the address of node `{}`", n.ip, n.name),
+            );
+            continue;
+        }
+        out.push((field, range));
+    }
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 /// `30000-32767`.
@@ -341,6 +408,37 @@ mod tests {
         assert_eq!(t.nodes[1].pod_cidr.to_string(), "10.1.1.0/24");
         assert_eq!(t.nodes[1].ip.to_string(), "192.168.0.11");
         assert_eq!(t.nodes[1].labels.get("zone").map(String::as_str), Some("z1"));
+    }
+
+    #[test]
+    fn the_load_balancer_pool_defaults_to_the_node_network_and_is_checked() {
+        let loc = Location { file: "c.yaml".into(), ..Location::default() };
+        let mut diag = Diag::default();
+        let t = topology(Some((&doc("  nodeCIDR: 10.9.0.0/24\n"), &loc)), &[], &mut diag);
+        let pool: Vec<String> = t.config.load_balancer_pool.iter().map(|r| r.to_string()).collect();
+        assert_eq!(pool, ["10.9.0.240-10.9.0.253"]);
+        let t =
+            topology(Some((&doc("  loadBalancerPool: 192.168.0.100/30\n"), &loc)), &[], &mut diag);
+        let pool: Vec<String> = t.config.load_balancer_pool.iter().map(|r| r.to_string()).collect();
+        assert_eq!(pool, ["192.168.0.101-192.168.0.102"]);
+        let t = topology(Some((&doc("  loadBalancerPool: []\n"), &loc)), &[], &mut diag);
+        assert!(t.config.load_balancer_pool.is_empty());
+        assert!(diag.errors.is_empty(), "{:?}", diag.errors);
+        let d = doc(
+            "  loadBalancerPool: [192.168.0.200-192.168.0.210, 172.18.255.0/24, 192.168.0.205, x, 192.168.0.8-192.168.0.12, 192.168.0.250-192.168.0.255]\n",
+        );
+        topology(Some((&d, &loc)), &[], &mut diag);
+        let got: Vec<String> = diag.errors.iter().map(|e| e.render()).collect();
+        assert_eq!(
+            got,
+            vec![
+                "c.yaml: spec.loadBalancerPool[1]: 172.18.255.1-172.18.255.254 is not inside the host addresses of the nodeCIDR 192.168.0.0/24: kns announces load-balancer addresses on the node network (as MetalLB's layer-2 mode does)",
+                "c.yaml: spec.loadBalancerPool[2]: 192.168.0.205-192.168.0.205 overlaps 192.168.0.200-192.168.0.210",
+                "c.yaml: spec.loadBalancerPool[3]: invalid address range `x` (expected a CIDR such as 192.168.0.240/28, a range such as 192.168.0.240-192.168.0.250, or one address)",
+                "c.yaml: spec.loadBalancerPool[4]: 192.168.0.8-192.168.0.12 contains 192.168.0.10, the address of node `node-1`",
+                "c.yaml: spec.loadBalancerPool[5]: 192.168.0.250-192.168.0.255 is not inside the host addresses of the nodeCIDR 192.168.0.0/24: kns announces load-balancer addresses on the node network (as MetalLB's layer-2 mode does)",
+            ]
+        );
     }
 
     #[test]

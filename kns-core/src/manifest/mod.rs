@@ -55,7 +55,7 @@
 //!   cni: routed                   # or overlay
 //!   proxy: iptables               # ipvs, nftables, maglev
 //!   enforcePolicy: true
-//!   loadBalancerPool: 172.18.255.0/24
+//!   loadBalancerPool: 192.168.0.240-192.168.0.253   # CIDRs or ranges on the node network
 //!   nodePortRange: 30000-32767
 //!   nodes:
 //!   - name: node-1

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use k8s_openapi::api::core::v1::{Endpoints, Service as K8sService};
 use k8s_openapi::api::discovery::v1::EndpointSlice as K8sSlice;
 
-use super::ipam::{Wanted, nth_address};
+use super::ipam::Wanted;
 use super::validate::{ip, join, labels, port_number, port_ref, protocol};
 use super::workloads::{fnv, suffix};
 use super::{Diag, Location};
@@ -268,9 +268,10 @@ pub(super) fn allocate_node_ports(
         key(a).cmp(&key(b))
     });
     let mut next = first;
-    let mut next_lb = 1u128;
-    let lb_taken: BTreeSet<IpAddr> =
+    let mut lb_taken: BTreeSet<IpAddr> =
         cluster.services.iter().flat_map(|s| s.load_balancer_ips.iter().copied()).collect();
+    lb_taken.extend(cluster.nodes.iter().map(|n| n.ip));
+    let mut free_lb = config.load_balancer_pool.iter().flat_map(|r| r.iter());
     for i in order {
         let service_type = cluster.services[i].service_type;
         if !matches!(service_type, ServiceType::NodePort | ServiceType::LoadBalancer) {
@@ -294,12 +295,25 @@ pub(super) fn allocate_node_ports(
         if service_type == ServiceType::LoadBalancer
             && cluster.services[i].load_balancer_ips.is_empty()
         {
-            let Some(pool) = config.load_balancer_pool else { continue };
-            while let Some(addr) = nth_address(pool, next_lb) {
-                next_lb += 1;
-                if !lb_taken.contains(&addr) {
-                    cluster.services[i].load_balancer_ips.push(addr);
-                    break;
+            match free_lb.find(|a| !lb_taken.contains(a)) {
+                Some(addr) => cluster.services[i].load_balancer_ips.push(addr),
+                None => {
+                    let pool: Vec<String> =
+                        config.load_balancer_pool.iter().map(|r| r.to_string()).collect();
+                    let why = if pool.is_empty() {
+                        "no load-balancer pool is configured".to_string()
+                    } else {
+                        format!("the load-balancer pool {} is exhausted", pool.join(", "))
+                    };
+                    let s = &cluster.services[i];
+                    let key = format!("lb-pending {}/{}", s.namespace.0, s.name);
+                    diag.warn_once(
+                        key,
+                        locs[i].with_field("spec.type"),
+                        format!(
+                            "{why}: the LoadBalancer Service stays pending without an external IP (its NodePorts and cluster IP still work)"
+                        ),
+                    );
                 }
             }
         }

@@ -9,7 +9,7 @@ mod ids;
 mod labels;
 mod objects;
 
-pub use cluster::{Cluster, ClusterConfig, CniMode, ProxyMode};
+pub use cluster::{AddressRange, Cluster, ClusterConfig, CniMode, ProxyMode};
 pub use ids::{IngressId, NamespaceId, NodeId, PodId, PolicyId, ServiceId};
 pub use labels::{Labels, Operator, Requirement, Selector};
 pub use objects::*;

@@ -204,7 +204,7 @@ fn table_lists_frontends_in_rule_order_with_ready_backends() {
             "10.96.0.1:443/TCP (cluster IP) default/kubernetes:https -> []",
             "10.96.0.24:443/TCP (cluster IP) default/lb -> [10.244.0.2:8080, 10.244.0.3:8080, 10.244.1.2:9090]",
             "203.0.113.50:443/TCP (external IP) default/lb -> [10.244.0.2:8080, 10.244.0.3:8080, 10.244.1.2:9090]",
-            "172.18.255.1:443/TCP (loadbalancer IP) default/lb -> [10.244.0.2:8080, 10.244.0.3:8080, 10.244.1.2:9090]",
+            "192.168.0.240:443/TCP (loadbalancer IP) default/lb -> [10.244.0.2:8080, 10.244.0.3:8080, 10.244.1.2:9090]",
             "10.96.0.27:5432/TCP (cluster IP) default/manual:db -> [192.168.5.1:15432]",
             "10.96.0.22:80/TCP (cluster IP) default/np-cluster -> [10.244.0.2:8080, 10.244.0.3:8080, 10.244.1.2:9090]",
             "10.96.0.23:80/TCP (cluster IP) default/np-local -> [10.244.0.2:8080, 10.244.0.3:8080, 10.244.1.2:9090]",
@@ -226,7 +226,7 @@ fn frontends_are_found_by_address_and_node_ports_only_on_the_receiving_node() {
     let kind = |dst: &str| t.lookup(sa(dst), Protocol::Tcp, n1).map(|f| f.kind);
     assert_eq!(kind("10.96.0.20:80"), Some(FrontendKind::ClusterIp));
     assert_eq!(kind("192.168.0.10:30080"), Some(FrontendKind::NodePort));
-    assert_eq!(kind("172.18.255.1:443"), Some(FrontendKind::LoadBalancer));
+    assert_eq!(kind("192.168.0.240:443"), Some(FrontendKind::LoadBalancer));
     assert_eq!(kind("203.0.113.50:443"), Some(FrontendKind::ExternalIp));
     // Node n2's address is not this node's; a wrong port or protocol is no Service.
     assert_eq!(kind("192.168.0.11:30080"), None);
@@ -353,7 +353,7 @@ fn external_traffic_policy_local_keeps_the_source_and_stays_on_the_node() {
             // Load-balancer and external IPs are external traffic too.
             let d = forward(p.select(
                 &t,
-                &conn(&c, &src, "172.18.255.1:443", "n1", false),
+                &conn(&c, &src, "192.168.0.240:443", "n1", false),
                 Duration::ZERO,
             ));
             assert_eq!(

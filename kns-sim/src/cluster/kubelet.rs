@@ -16,7 +16,7 @@ use super::topology::NodeNet;
 use super::{ClusterError, ClusterNet};
 use crate::cni_host::SimNetHost;
 use crate::net::NetnsId;
-use crate::stack::apps::AgnhostServer;
+use crate::stack::apps::{AgnhostConfig, AgnhostServer};
 use crate::stack::{SmolStack, StackConfig};
 
 /// The file name of the network configuration kns writes on every node.
@@ -89,6 +89,9 @@ pub struct PodNet {
     pub result: Option<CniResult>,
     /// How many times the pod was (re)started.
     pub generation: u32,
+    /// The service-link variables its containers started with
+    /// ([`kns_core::discovery::service_env`] of the Services that existed at that moment).
+    pub env: BTreeMap<String, String>,
 }
 
 /// A sandbox id derived from the pod and its generation: 64 hex digits, fixed across runs.
@@ -170,14 +173,23 @@ impl ClusterNet {
         let pod = self.cluster.pod(id).clone();
         let node = pod.node.index();
         let node_ns = self.nodes[node].ns;
+        // kubelet lists the Services when it starts the containers: those that exist now.
+        let env = kns_core::discovery::service_env(&self.cluster, id);
         if pod.host_network {
             let cid =
                 container_id(&self.cluster.namespace(pod.namespace).name, &pod.name, generation);
+            self.start_servers(node_ns, &pod, &env);
             self.pods.insert(
                 id,
-                PodNet { ns: node_ns, container_id: cid, host_if: None, result: None, generation },
+                PodNet {
+                    ns: node_ns,
+                    container_id: cid,
+                    host_if: None,
+                    result: None,
+                    generation,
+                    env,
+                },
             );
-            self.start_servers(node_ns, &pod);
             return Ok(());
         }
         let ns_name = format!("{}.{}", self.cluster.namespace(pod.namespace).name, pod.name);
@@ -239,10 +251,17 @@ impl ClusterNet {
         if let (Some(agent), Some(veth)) = (&self.agent, &host_if) {
             agent.bind_pod(pod.node, veth, id);
         }
-        self.start_servers(ns, &pod);
+        self.start_servers(ns, &pod, &env);
         self.pods.insert(
             id,
-            PodNet { ns, container_id: rt.container_id, host_if, result: Some(result), generation },
+            PodNet {
+                ns,
+                container_id: rt.container_id,
+                host_if,
+                result: Some(result),
+                generation,
+                env,
+            },
         );
         Ok(())
     }
@@ -252,7 +271,13 @@ impl ClusterNet {
     /// containers declare conflicts and the second server reports `address in use`.
     /// A cluster DNS pod ([`super::is_dns_pod`]) runs the DNS server on port 53 instead; an
     /// ingress controller pod runs the controller on its HTTP port and leaves HTTPS closed.
-    fn start_servers(&mut self, ns: NetnsId, pod: &kns_core::model::Pod) {
+    /// Each server knows the container's environment `env` (agnhost's `/env`).
+    fn start_servers(
+        &mut self,
+        ns: NetnsId,
+        pod: &kns_core::model::Pod,
+        env: &BTreeMap<String, String>,
+    ) {
         let dns = super::is_dns_pod(&self.cluster, pod) && self.start_dns_server(ns, pod);
         let controller = if kns_core::ingress::is_controller_pod(pod) {
             self.start_ingress_controller(ns, pod)
@@ -269,7 +294,9 @@ impl ClusterNet {
                 .map(|p| (p.port, p.protocol))
                 .collect();
             if !ports.is_empty() {
-                stack.spawn(AgnhostServer::for_pod(pod.name.clone(), ports));
+                let config =
+                    AgnhostConfig { env: env.clone(), ..AgnhostConfig::new(&pod.name, ports) };
+                stack.spawn(AgnhostServer::new(config));
             }
         }
         self.sim.kick(ns);
@@ -366,6 +393,13 @@ impl ClusterNet {
         done.map_err(|e| {
             ClusterError::Build(format!("CNI GC on node {}: {e}", self.cluster.node(node).name))
         })
+    }
+
+    /// The service-link environment variables a running pod's containers started with
+    /// (`None` if the pod is not running). A restarted pod gets those of the Services that
+    /// exist at its restart; Services created later are absent, as in Kubernetes.
+    pub fn pod_env(&self, id: PodId) -> Option<&BTreeMap<String, String>> {
+        self.pods.get(&id).map(|p| &p.env)
     }
 
     /// A node's CNI files (`/etc/cni/net.d`, IPAM state), to read or change.

@@ -12,6 +12,7 @@ pub mod ingress;
 pub mod kubelet;
 pub mod probe;
 pub mod show;
+pub mod speaker;
 pub mod topology;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ pub use dns::{DnsLookup, is_dns_pod};
 pub use graph::Topology;
 pub use kubelet::PodNet;
 pub use probe::{PacketMatrix, Source, delivered, outcome_word};
+pub use speaker::Announcement;
 pub use topology::{NodeNet, Outside};
 
 /// Why a cluster could not be built or changed.
@@ -79,6 +81,7 @@ pub struct ClusterNet {
     proxies: Vec<KubeProxy>,
     dns: Option<dns::DnsApp>,
     ingress: Vec<ingress::IngressApp>,
+    speaker: speaker::Speaker,
     warnings: Vec<String>,
 }
 
@@ -128,6 +131,7 @@ impl ClusterNet {
             proxies,
             dns: None,
             ingress: Vec::new(),
+            speaker: speaker::Speaker::default(),
             warnings,
         };
         net.start_upstream();
@@ -188,8 +192,8 @@ impl ClusterNet {
         self.agent.as_ref()
     }
 
-    /// Hands the policy agent, every node's kube-proxy and the DNS server the current model (after pods,
-    /// Services or policies changed). kube-proxy sees pods that are not running as not ready,
+    /// Hands the policy agent, every node's kube-proxy, the DNS server and the load-balancer
+    /// speaker ([`speaker`]) the current model (after pods, Services or policies changed). kube-proxy sees pods that are not running as not ready,
     /// so endpoints follow the pods' current addresses and leave with deleted pods.
     pub fn sync_agent(&mut self) {
         if let Some(agent) = &self.agent {
@@ -202,6 +206,7 @@ impl ClusterNet {
         }
         self.sync_dns(&live);
         self.sync_ingress(&live);
+        self.sync_speaker(&live);
     }
 
     /// The model with pods that are not running marked not ready (what endpoints see).
@@ -226,6 +231,51 @@ impl ClusterNet {
         self.sync_agent();
     }
 
+    /// Creates a Service in the running cluster, as `kubectl apply` would: it takes the next
+    /// [`ServiceId`](kns_core::model::ServiceId), and kube-proxy, DNS and the load-balancer
+    /// speaker learn of it. Its cluster IP, node ports and load-balancer addresses are taken as
+    /// given (`id` is overwritten). Pods already running do not see it in their environment.
+    pub fn add_service(
+        &mut self,
+        mut service: kns_core::model::Service,
+    ) -> Result<kns_core::model::ServiceId, ClusterError> {
+        let c = &self.cluster;
+        if service.namespace.index() >= c.namespaces.len() {
+            return Err(ClusterError::NotFound(format!(
+                "Service {}: no namespace with id {}",
+                service.name, service.namespace.0
+            )));
+        }
+        let ns = &c.namespace(service.namespace).name;
+        if c.service_by_name(ns, &service.name).is_some() {
+            return Err(ClusterError::Build(format!(
+                "Service {ns}/{} already exists",
+                service.name
+            )));
+        }
+        if let Some(ip) = service.cluster_ip {
+            if !c.config.service_cidr.contains(&ip) {
+                return Err(ClusterError::Build(format!(
+                    "Service {ns}/{}: cluster IP {ip} is outside the service CIDR {}",
+                    service.name, c.config.service_cidr
+                )));
+            }
+            if let Some(other) = c.services.iter().find(|s| s.cluster_ip == Some(ip)) {
+                return Err(ClusterError::Build(format!(
+                    "Service {ns}/{}: cluster IP {ip} is already used by {}/{}",
+                    service.name,
+                    c.namespace(other.namespace).name,
+                    other.name
+                )));
+            }
+        }
+        service.id = kns_core::model::ServiceId::from_index(c.services.len());
+        let id = service.id;
+        self.cluster.services.push(service);
+        self.sync_agent();
+        Ok(id)
+    }
+
     /// Things the user should know (for example: policies exist but nothing enforces them).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
@@ -233,13 +283,33 @@ impl ClusterNet {
 }
 
 /// The model as the endpoints controller sees it: pods for which `running` is false are not
-/// ready, so no Service sends them traffic. Endpoints are derived from the pods' current
-/// addresses by [`kns_core::proxy::ServiceTable::from_cluster`].
+/// ready, so no Service sends them traffic. kube-proxy derives endpoints from the pods'
+/// current addresses ([`kns_core::proxy::ServiceTable::from_cluster`]); the controller-made
+/// EndpointSlices the loader wrote (those of Services with a selector, which DNS reads) are
+/// brought up to date the same way: each pod endpoint takes the pod's current addresses and
+/// readiness. Slices of Services without a selector are the user's and stay as written.
 fn live_model(cluster: &Cluster, running: impl Fn(PodId) -> bool) -> Cluster {
     let mut live = cluster.clone();
     for p in &mut live.pods {
         if !running(p.id) {
             p.ready = false;
+        }
+    }
+    let managed: std::collections::BTreeMap<(kns_core::model::NamespaceId, &str), bool> = cluster
+        .services
+        .iter()
+        .filter(|s| s.selector.is_some())
+        .map(|s| ((s.namespace, s.name.as_str()), s.publish_not_ready_addresses))
+        .collect();
+    for slice in &mut live.endpoint_slices {
+        let Some(&publish) = managed.get(&(slice.namespace, slice.service_name.as_str())) else {
+            continue;
+        };
+        for e in &mut slice.endpoints {
+            let Some(pod) = e.pod else { continue };
+            let p = &live.pods[pod.index()];
+            e.addresses = p.ips.clone();
+            e.ready = p.ready || publish;
         }
     }
     live

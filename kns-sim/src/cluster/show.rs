@@ -99,11 +99,30 @@ impl ClusterNet {
         }
     }
 
-    /// The whole cluster: nodes, pods, and each node's addresses and routes.
+    /// The load-balancer addresses the speaker announces: address, Service and the node that
+    /// answers ARP for it (empty when there are none).
+    pub fn show_announcements(&self) -> String {
+        let announced = self.lb_announcements();
+        if announced.is_empty() {
+            return String::new();
+        }
+        let mut rows = vec![vec!["IP".to_string(), "SERVICE".into(), "NODE".into()]];
+        for a in announced {
+            rows.push(vec![a.ip.to_string(), a.service, self.cluster.node(a.node).name.clone()]);
+        }
+        columns(&rows)
+    }
+
+    /// The whole cluster: nodes, pods, announced load-balancer addresses (if any), and each
+    /// node's addresses and routes.
     pub fn show(&mut self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# kubectl get nodes -o wide\n{}", self.show_nodes());
         let _ = writeln!(out, "# kubectl get pods -A -o wide\n{}", self.show_pods());
+        let announced = self.show_announcements();
+        if !announced.is_empty() {
+            let _ = writeln!(out, "# load-balancer addresses (layer-2 leaders)\n{announced}");
+        }
         let names: Vec<String> =
             self.nodes.iter().map(|n| self.cluster.node(n.id).name.clone()).collect();
         for name in names {

@@ -87,7 +87,15 @@ pub(super) fn build_machines(
     sim.link_add_bridge(Sim::ROOT, "fabric0").map_err(err)?;
     sim.link_set_up(Sim::ROOT, "fabric0", true).map_err(err)?;
 
-    let taken: Vec<IpAddr> = cluster.nodes.iter().map(|n| n.ip).collect();
+    // The router keeps clear of the nodes and of the load-balancer pool, whose addresses the
+    // speaker announces on the same network.
+    let taken: Vec<IpAddr> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.ip)
+        .chain(cluster.services.iter().flat_map(|s| s.load_balancer_ips.iter().copied()))
+        .chain(cluster.config.load_balancer_pool.iter().flat_map(|r| r.iter().take(4096)))
+        .collect();
     let gateway = gateway_address(node_net, &taken)
         .ok_or_else(|| err(format!("no free address for the router in {node_net}")))?;
 

@@ -3,7 +3,8 @@
 
 use super::packet::{self, BROADCAST, ETH_LEN};
 use super::{
-    ARP_PROBES, ARP_QUEUE, ARP_RETRANS, Event, Frame, IfaceId, Kind, Neigh, Pending, Sim, TraceWhat,
+    ARP_PROBES, ARP_QUEUE, ARP_RETRANS, Event, Frame, IfaceId, Kind, Neigh, NetnsId, Pending, Sim,
+    TraceWhat,
 };
 use crate::drop::DropReason;
 use crate::time::Time;
@@ -42,7 +43,13 @@ impl Sim {
             let n = &self.namespaces[ns.0 as usize];
             n.ip_forward && n.routes.lookup(target).is_some_and(|r| r.dev != iface)
         };
-        if operation == ArpOperation::Request && (for_us || proxy) {
+        let announced =
+            !for_us && self.ifaces[iface.0 as usize].announced.contains(&target_protocol_addr);
+        if operation == ArpOperation::Request && (for_us || proxy || announced) {
+            if announced && self.tracing() {
+                let text = format!("ARP reply for announced {target}");
+                self.tr(ns, Some(iface), frame.id, TraceWhat::Neigh(text), &frame.buf);
+            }
             let mac = self.ifaces[iface.0 as usize].mac;
             let reply = packet::arp_frame(
                 ArpOperation::Reply,
@@ -55,6 +62,54 @@ impl Sim {
             let f = self.new_frame(reply);
             self.xmit(iface, f);
         }
+    }
+
+    /// Starts answering ARP requests for `ip` on `dev` of `ns` as a user-space responder does
+    /// (MetalLB's layer-2 speaker): the address is not assigned to the device, so the
+    /// namespace does not accept packets for it unless something (kube-proxy's DNAT) takes
+    /// them. With `gratuitous`, a gratuitous ARP (a broadcast request for `ip` from `ip`) tells
+    /// the segment at once, so neighbours that knew another owner switch.
+    pub fn arp_announce(
+        &mut self,
+        ns: NetnsId,
+        dev: &str,
+        ip: Ipv4Addr,
+        gratuitous: bool,
+    ) -> Result<(), super::IpError> {
+        let id = self.iface_id(ns, dev)?;
+        self.ifaces[id.0 as usize].announced.insert(ip);
+        if gratuitous && self.ifaces[id.0 as usize].up {
+            let mac = self.ifaces[id.0 as usize].mac;
+            let garp = packet::arp_frame(ArpOperation::Request, BROADCAST, mac, ip, [0; 6], ip);
+            let f = self.new_frame(garp);
+            self.xmit(id, f);
+        }
+        Ok(())
+    }
+
+    /// Stops answering ARP for `ip` on `dev` of `ns`; returns whether it was announced.
+    pub fn arp_withdraw(
+        &mut self,
+        ns: NetnsId,
+        dev: &str,
+        ip: Ipv4Addr,
+    ) -> Result<bool, super::IpError> {
+        let id = self.iface_id(ns, dev)?;
+        Ok(self.ifaces[id.0 as usize].announced.remove(&ip))
+    }
+
+    /// The addresses announced in `ns` ([`Sim::arp_announce`]), as (address, device), sorted.
+    pub fn arp_announced(&self, ns: NetnsId) -> Vec<(Ipv4Addr, String)> {
+        let mut out: Vec<(Ipv4Addr, String)> = self.namespaces[ns.0 as usize]
+            .ifaces
+            .values()
+            .flat_map(|i| {
+                let ifc = &self.ifaces[i.0 as usize];
+                ifc.announced.iter().map(|a| (*a, ifc.name.clone()))
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// Records `ip` at `mac` on `iface` and sends what was waiting for it.

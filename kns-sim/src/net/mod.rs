@@ -220,6 +220,9 @@ pub(crate) struct Iface {
     pub(crate) hairpin: bool,
     /// `net.ipv4.conf.DEV.proxy_arp`.
     pub(crate) proxy_arp: bool,
+    /// Addresses a user-space responder answers ARP for on this device without owning them
+    /// (MetalLB's layer-2 speaker); see [`Sim::arp_announce`].
+    pub(crate) announced: std::collections::BTreeSet<std::net::Ipv4Addr>,
     pub(crate) capture: Option<CaptureId>,
     pub(crate) stats: LinkStats,
     pub(crate) alive: bool,
@@ -538,6 +541,7 @@ impl Sim {
             master: None,
             hairpin: false,
             proxy_arp: false,
+            announced: std::collections::BTreeSet::new(),
             capture: None,
             stats: LinkStats::default(),
             alive: true,
@@ -587,6 +591,7 @@ impl Sim {
             master: None,
             hairpin: false,
             proxy_arp: false,
+            announced: std::collections::BTreeSet::new(),
             capture: None,
             stats: LinkStats::default(),
             alive: true,

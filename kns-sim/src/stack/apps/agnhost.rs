@@ -8,7 +8,12 @@
 //!   the pod's name and a FIN: at once when the client sends a non-HTTP line or half-closes (as
 //!   `nc -N` or a [`ConnectProbe`](super::ConnectProbe) does), or after
 //!   [`AgnhostConfig::greeting_after`] of silence.
-//! - **UDP**: every datagram is answered with the pod's name.
+//!   As agnhost's `netexec`, the paths `/hostname` and `/clientip` (the client's `IP:port` as
+//!   the server sees it, after any NAT) are understood; `/env` lists the environment the
+//!   container started with ([`AgnhostConfig::env`], `NAME=value` lines; a kns addition, as
+//!   `netexec` reaches it only through `/shell?cmd=env`). Other paths answer the name.
+//! - **UDP**: a `clientip` datagram is answered with the sender's `IP:port` (netexec's UDP
+//!   command); every other datagram with the pod's name.
 //! - **SCTP**: an INIT is answered with an INIT ACK by the stack's SCTP layer.
 //!
 //! Idle cost per port: one listening TCP socket with [`AgnhostConfig::tcp_buffer`]-byte
@@ -40,6 +45,8 @@ pub struct AgnhostConfig {
     pub backlog: usize,
     /// A TCP client that has sent nothing for this long gets the name anyway (default 1 s).
     pub greeting_after: Duration,
+    /// The container's environment, reported at `/env` (default empty).
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 impl AgnhostConfig {
@@ -53,6 +60,7 @@ impl AgnhostConfig {
             udp_buffer: 1024,
             backlog: 128,
             greeting_after: Duration::from_secs(1),
+            env: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -199,7 +207,7 @@ impl AgnhostServer {
     }
 
     /// Answers every complete request in `conn.inbuf`.
-    fn serve_http(&mut self, conn: &mut Conn) {
+    fn serve_http(&mut self, conn: &mut Conn, peer: Option<std::net::SocketAddr>) {
         while !conn.close_after {
             match parse_request(&conn.inbuf) {
                 Parse::Incomplete => return,
@@ -217,11 +225,22 @@ impl AgnhostServer {
                         _ => connection.as_deref() == Some("close"),
                     };
                     let body = req.method != "HEAD";
-                    respond(&mut conn.outbuf, 200, self.config.name.as_bytes(), body, close);
+                    let text = self.http_body(&req.target, peer);
+                    respond(&mut conn.outbuf, 200, text.as_bytes(), body, close);
                     conn.close_after = close;
                     self.stats.http_requests += 1;
                 }
             }
+        }
+    }
+
+    /// What a request for `target` is answered with.
+    fn http_body(&self, target: &str, peer: Option<std::net::SocketAddr>) -> String {
+        let path = target.split('?').next().unwrap_or(target);
+        match (path, peer) {
+            ("/clientip", Some(p)) => p.to_string(),
+            ("/env", _) => self.config.env.iter().map(|(k, v)| format!("{k}={v}\n")).collect(),
+            _ => self.config.name.clone(),
         }
     }
 
@@ -233,7 +252,13 @@ impl AgnhostServer {
         conn.mode = self.decide(conn, peer_done, now);
         match conn.mode {
             Mode::Undecided(_) => {}
-            Mode::Http => self.serve_http(conn),
+            Mode::Http => {
+                let peer = cx
+                    .tcp(conn.handle)
+                    .and_then(|s| s.remote_endpoint())
+                    .map(|e| std::net::SocketAddr::new(e.addr.into(), e.port));
+                self.serve_http(conn, peer)
+            }
             Mode::Name => {
                 if before != Mode::Name {
                     conn.outbuf.extend_from_slice(self.config.name.as_bytes());
@@ -330,8 +355,13 @@ impl App for AgnhostServer {
         self.conns = conns;
         for i in 0..self.udp.len() {
             let socket = self.udp[i];
-            while let Some((_, from)) = cx.udp_recv(socket) {
-                if cx.udp_send(socket, from, self.config.name.as_bytes()).is_ok() {
+            while let Some((data, from)) = cx.udp_recv(socket) {
+                let answer = if data.trim_ascii() == b"clientip" {
+                    from.to_string()
+                } else {
+                    self.config.name.clone()
+                };
+                if cx.udp_send(socket, from, answer.as_bytes()).is_ok() {
                     self.stats.datagrams += 1;
                 }
             }
