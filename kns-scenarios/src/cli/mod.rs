@@ -53,6 +53,34 @@ pub enum MatrixMode {
     Packet,
 }
 
+/// Which policy engine computes `kns matrix --mode policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatrixEngine {
+    /// `indexed` when the cluster has more than [`AUTO_INDEXED_ABOVE_PODS`] pods, else
+    /// `reference`.
+    Auto,
+    /// kns-core's `ReferenceEngine`, one explained verdict per pair: the oracle, quadratic with
+    /// a large constant (about a microsecond per pair).
+    Reference,
+    /// `fast_matrix`: per-policy bitsets over all pods, tested equal to the reference; tens
+    /// of millions of pairs per second.
+    Indexed,
+}
+
+/// `--engine auto` uses the indexed engine for clusters with more pods than this.
+pub const AUTO_INDEXED_ABOVE_PODS: usize = 100;
+
+impl MatrixEngine {
+    /// The engine actually used for a cluster of `pods` pods (`Auto` resolved).
+    pub fn resolve(self, pods: usize) -> MatrixEngine {
+        match self {
+            MatrixEngine::Auto if pods > AUTO_INDEXED_ABOVE_PODS => MatrixEngine::Indexed,
+            MatrixEngine::Auto => MatrixEngine::Reference,
+            chosen => chosen,
+        }
+    }
+}
+
 /// The `kns` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -70,6 +98,10 @@ pub enum Command {
         /// `policy` evaluates the policies; `packet` sends real packets through the cluster.
         #[arg(long, value_enum, default_value_t = MatrixMode::Policy)]
         mode: MatrixMode,
+        /// Policy mode's engine: `reference` (rule by rule), `indexed` (bitsets) or `auto`
+        /// (indexed above 100 pods). Both give the same matrix.
+        #[arg(long, value_enum, default_value_t = MatrixEngine::Auto)]
+        engine: MatrixEngine,
         /// Seed of every random choice (packet mode).
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -281,8 +313,8 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// Runs one parsed command and returns what it prints on standard output.
 pub fn run(cli: &Cli) -> Result<String, CliError> {
     match &cli.command {
-        Command::Matrix { files, ports, output, mode, seed } => {
-            commands::matrix(files, ports, *output, *mode, *seed)
+        Command::Matrix { files, ports, output, mode, engine, seed } => {
+            commands::matrix(files, ports, *output, *mode, *engine, *seed)
         }
         Command::Cluster { files, seed } => cluster::cluster(files, *seed),
         Command::Probe { files, from, to, port, trace, pcap, seed } => {
