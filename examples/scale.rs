@@ -7,7 +7,7 @@
 //! ```
 //!
 //! 1. **Build.** A synthetic cluster (`kns_core::testing::synthetic_cluster`: pods with app
-//!    and tier labels in `pods / 100` namespaces, policies of every shape) spread evenly over
+//!    and tier labels in `pods / 50` namespaces, policies of every shape) spread evenly over
 //!    the nodes, plus ClusterIP Services (every tenth a NodePort) selecting pods by `app`. It is
 //!    brought to life the real way (`ClusterNet::build`): per node a namespace, `cni0` bridge,
 //!    host-gw routes, SNAT, policy agent and kube-proxy; per pod a namespace, a smoltcp stack,
@@ -58,6 +58,9 @@ struct Args {
     /// NetworkPolicies.
     #[arg(long, default_value_t = 1_000)]
     policies: usize,
+    /// Namespaces the pods and policies are spread over (default: one per 50 pods).
+    #[arg(long)]
+    namespaces: Option<usize>,
     /// Services (ClusterIP, every tenth a NodePort).
     #[arg(long, default_value_t = 1_000)]
     services: usize,
@@ -160,7 +163,7 @@ impl Report {
 
     fn table(&self) -> String {
         let mut t = Table::new();
-        t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+        t.load_style(comfy_table::presets::ASCII_MARKDOWN);
         t.set_header(["what", "figure"]);
         let mib = |b: f64| format!("{:.1} MiB", b / 1_048_576.0);
         t.add_row([
@@ -194,7 +197,7 @@ impl Report {
         t.add_row([
             "reference engine".to_string(),
             format!(
-                "{:.3} s for {} sampled pairs ({} disagree): {:.0} s for the full matrix, extrapolated; indexed is {:.0}x faster",
+                "{:.3} s for {} sampled pairs ({} disagree): {:.1} s for the full matrix, extrapolated; indexed is {:.0}x faster",
                 self.reference_secs,
                 self.reference_sample,
                 self.reference_disagreements,
@@ -250,7 +253,7 @@ fn cluster(args: &Args) -> Result<Cluster, String> {
     if per_node > 250 {
         return Err(format!("{per_node} pods per node: at most 250 (one /24 each)"));
     }
-    let namespaces = (args.pods / 100).max(1);
+    let namespaces = args.namespaces.unwrap_or(args.pods / 50).max(1);
     let mut c = synthetic_cluster(args.pods, namespaces, args.policies, args.seed);
     c.nodes.clear();
     let node_ip = |k: usize| Ipv4Addr::new(192, 168, (k / 250) as u8, (k % 250 + 1) as u8);
@@ -340,9 +343,8 @@ fn probe_all(
         for (ns, id) in running {
             let stack = net.sim_mut().stack_mut::<SmolStack>(ns).ok_or("a pod without a stack")?;
             let result = stack.app::<ConnectProbe>(id).and_then(|p| p.result());
-            out.push(
-                result.map_or(ProbeOutcome::Failed("unfinished".into()), |r| r.outcome.clone()),
-            );
+            let result = result.ok_or_else(|| format!("a probe from {ns:?} did not finish"))?;
+            out.push(result.outcome.clone());
         }
         progress.inc(chunk.len() as u64);
     }

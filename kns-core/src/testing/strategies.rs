@@ -1,6 +1,7 @@
 //! proptest strategies for small clusters full of NetworkPolicy corner cases.
 //!
-//! Clusters have 1–3 namespaces and 1–6 pods whose labels and named ports come from tiny pools
+//! Clusters have 1–3 namespaces and 1–6 pods (addresses from `10.0.0.2` up, as the node's
+//! bridge holds `10.0.0.1` in a real network) whose labels and named ports come from tiny pools
 //! (so selectors and names collide often), and 0–4 policies with random selectors (every
 //! operator), policy types, peers (selectors and ipBlocks with excepts strictly inside the block) and ports (protocol
 //! only, numbers, ranges and names).
@@ -169,7 +170,16 @@ pub fn cluster() -> impl Strategy<Value = Cluster> {
                 let types = PolicyTypes { ingress, egress };
                 b.policy(ns[n % ns.len()], &format!("np{i}"), sel, types, irules, erules);
             }
-            b.build()
+            let mut c = b.build();
+            // Pods from 10.0.0.2 up: 10.0.0.1 is the node bridge's gateway address in a real
+            // network, so a printed case builds and runs under `kns probe -f`.
+            for (i, pod) in c.pods.iter_mut().enumerate() {
+                let n = i + 1;
+                let ip = IpAddr::V4(Ipv4Addr::new(10, 0, (n / 250) as u8, (n % 250) as u8 + 1));
+                pod.ip = ip;
+                pod.ips = vec![ip];
+            }
+            c
         },
     )
 }
