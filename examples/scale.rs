@@ -98,13 +98,16 @@ struct Report {
     policies: usize,
     services: usize,
     build_secs: f64,
+    build_cpu: Option<f64>,
     peak_bytes: Option<u64>,
     build_bytes: Option<u64>,
     matrix_secs: f64,
+    matrix_cpu: Option<f64>,
     matrix_pairs: usize,
     allowed_pairs: usize,
     reference_sample: usize,
     reference_secs: f64,
+    reference_cpu: Option<f64>,
     reference_disagreements: usize,
     probes: usize,
     probes_reachable: usize,
@@ -113,6 +116,7 @@ struct Report {
     service_probes: usize,
     service_probes_connected: usize,
     probe_secs: f64,
+    probe_cpu: Option<f64>,
     frames: u64,
     virtual_secs: f64,
 }
@@ -137,13 +141,16 @@ impl Report {
             "policies": self.policies,
             "services": self.services,
             "build_seconds": self.build_secs,
+            "build_cpu_seconds": self.build_cpu,
             "peak_memory_bytes": self.peak_bytes,
             "memory_per_pod_bytes": self.per_pod_bytes(),
             "matrix_seconds": self.matrix_secs,
+            "matrix_cpu_seconds": self.matrix_cpu,
             "matrix_pairs": self.matrix_pairs,
             "matrix_allowed": self.allowed_pairs,
             "reference_sample_pairs": self.reference_sample,
             "reference_sample_seconds": self.reference_secs,
+            "reference_sample_cpu_seconds": self.reference_cpu,
             "reference_full_matrix_seconds_extrapolated": self.reference_full_secs(),
             "reference_disagreements": self.reference_disagreements,
             "probes": self.probes,
@@ -153,6 +160,8 @@ impl Report {
             "service_probes": self.service_probes,
             "service_probes_connected": self.service_probes_connected,
             "probe_seconds": self.probe_secs,
+            "probe_cpu_seconds": self.probe_cpu,
+            "frames_per_cpu_second": self.probe_cpu.map(|c| self.frames as f64 / c),
             "probes_per_second": self.all_probes() as f64 / self.probe_secs,
             "frames": self.frames,
             "frames_per_second": self.frames as f64 / self.probe_secs,
@@ -173,7 +182,11 @@ impl Report {
                 self.pods, self.nodes, self.policies, self.services
             ),
         ]);
-        t.add_row(["build time".to_string(), format!("{:.2} s", self.build_secs)]);
+        let cpu = |c: Option<f64>| c.map_or(String::new(), |c| format!(" ({c:.2} s CPU)"));
+        t.add_row([
+            "build time".to_string(),
+            format!("{:.2} s{}", self.build_secs, cpu(self.build_cpu)),
+        ]);
         t.add_row([
             "peak memory".to_string(),
             self.peak_bytes.map_or("n/a".to_string(), |b| mib(b as f64)),
@@ -187,8 +200,9 @@ impl Report {
         t.add_row([
             "matrix time".to_string(),
             format!(
-                "{:.3} s for {} pairs on 80/TCP, indexed engine ({:.1} M pairs/s; {} allowed)",
+                "{:.3} s{} for {} pairs on 80/TCP, indexed engine ({:.1} M pairs/s; {} allowed)",
                 self.matrix_secs,
+                cpu(self.matrix_cpu),
                 self.matrix_pairs,
                 self.matrix_pairs as f64 / self.matrix_secs / 1e6,
                 self.allowed_pairs
@@ -220,19 +234,53 @@ impl Report {
         t.add_row([
             "probes per second".to_string(),
             format!(
-                "{:.0} ({} probes in {:.2} s real, {:.1} s virtual)",
+                "{:.0} ({} probes in {:.2} s real{}, {:.1} s virtual)",
                 self.all_probes() as f64 / self.probe_secs,
                 self.all_probes(),
                 self.probe_secs,
+                cpu(self.probe_cpu),
                 self.virtual_secs
             ),
         ]);
         t.add_row([
             "frames per second".to_string(),
-            format!("{:.0} ({} frames)", self.frames as f64 / self.probe_secs, self.frames),
+            format!(
+                "{:.0} ({} frames; {})",
+                self.frames as f64 / self.probe_secs,
+                self.frames,
+                self.probe_cpu.map_or("CPU time n/a".to_string(), |c| format!(
+                    "{:.0} per CPU second",
+                    self.frames as f64 / c
+                ))
+            ),
         ]);
         format!("{t}\n")
     }
+}
+
+/// A stopwatch of real time and of this thread's CPU time (`/proc/thread-self/schedstat`,
+/// Linux): on a shared machine the CPU time is what the work cost, the real time what it took.
+struct Clock {
+    wall: Instant,
+    cpu: Option<u64>,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock { wall: Instant::now(), cpu: cpu_ns() }
+    }
+
+    /// (real seconds, CPU seconds if known) since `start`.
+    fn read(&self) -> (f64, Option<f64>) {
+        let cpu = self.cpu.zip(cpu_ns()).map(|(a, b)| b.saturating_sub(a) as f64 / 1e9);
+        (self.wall.elapsed().as_secs_f64(), cpu)
+    }
+}
+
+/// Nanoseconds this thread has run on a CPU.
+fn cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// A `/proc/self/status` field in bytes (Linux), e.g. `VmHWM` (peak resident) or `VmRSS`.
@@ -364,7 +412,7 @@ fn run(args: &Args) -> Result<Report, String> {
     // 1. Build.
     let progress = bar(args.pods, "pods");
     let rss0 = proc_status("VmRSS");
-    let start = Instant::now();
+    let start = Clock::start();
     let options = ClusterOptions { seed: args.seed, ..ClusterOptions::default() };
     let mut net = ClusterNet::build_with_progress(model, options, &mut |done, _| {
         if done % 64 == 0 {
@@ -372,15 +420,15 @@ fn run(args: &Args) -> Result<Report, String> {
         }
     })
     .map_err(|e| format!("the cluster does not build: {e}"))?;
-    report.build_secs = start.elapsed().as_secs_f64();
+    (report.build_secs, report.build_cpu) = start.read();
     progress.finish_and_clear();
     report.build_bytes = rss0.zip(proc_status("VmRSS")).map(|(a, b)| b.saturating_sub(a));
 
     // 2. The full policy matrix, and the reference engine on a sample of it.
     let port = PortProtocol::new(80, Protocol::Tcp);
-    let start = Instant::now();
+    let start = Clock::start();
     let matrix = fast_matrix(net.cluster(), &[port]);
-    report.matrix_secs = start.elapsed().as_secs_f64();
+    (report.matrix_secs, report.matrix_cpu) = start.read();
     let n = matrix.pods().len();
     report.matrix_pairs = n * n;
     report.allowed_pairs = matrix.allowed_count();
@@ -390,7 +438,7 @@ fn run(args: &Args) -> Result<Report, String> {
     };
     let sample: Vec<(usize, usize)> =
         (0..args.reference_sample as u64).map(|k| pair(k, 0x5eed)).collect();
-    let start = Instant::now();
+    let start = Clock::start();
     let verdicts: Vec<bool> = sample
         .iter()
         .map(|&(f, t)| {
@@ -398,7 +446,7 @@ fn run(args: &Args) -> Result<Report, String> {
             ReferenceEngine.evaluate(net.cluster(), &flow).allowed
         })
         .collect();
-    report.reference_secs = start.elapsed().as_secs_f64();
+    (report.reference_secs, report.reference_cpu) = start.read();
     report.reference_sample = sample.len();
     report.reference_disagreements =
         sample.iter().zip(&verdicts).filter(|&(&(f, t), &v)| matrix.allowed(0, f, t) != v).count();
@@ -423,7 +471,7 @@ fn run(args: &Args) -> Result<Report, String> {
     }
     let progress = bar(specs.len(), "probes");
     let (sent0, virtual0) = (net.sim().conservation().sent, net.sim().now());
-    let start = Instant::now();
+    let start = Clock::start();
     let mut outcomes = probe_all(&mut net, &specs, args.concurrency, &progress)?;
     // A probe lost to a full queue in a burst is tried again alone.
     for (i, &(f, t)) in pairs.iter().enumerate() {
@@ -436,7 +484,7 @@ fn run(args: &Args) -> Result<Report, String> {
             report.probes_retried += 1;
         }
     }
-    report.probe_secs = start.elapsed().as_secs_f64();
+    (report.probe_secs, report.probe_cpu) = start.read();
     progress.finish_and_clear();
     report.frames = net.sim().conservation().sent - sent0;
     report.virtual_secs = (net.sim().now() - virtual0).as_secs_f64();

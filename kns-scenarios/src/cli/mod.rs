@@ -342,3 +342,18 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_engine_is_indexed_above_the_threshold() {
+        let auto = MatrixEngine::Auto;
+        assert_eq!(auto.resolve(0), MatrixEngine::Reference);
+        assert_eq!(auto.resolve(AUTO_INDEXED_ABOVE_PODS), MatrixEngine::Reference);
+        assert_eq!(auto.resolve(AUTO_INDEXED_ABOVE_PODS + 1), MatrixEngine::Indexed);
+        assert_eq!(MatrixEngine::Reference.resolve(10_000), MatrixEngine::Reference);
+        assert_eq!(MatrixEngine::Indexed.resolve(1), MatrixEngine::Indexed);
+    }
+}
