@@ -15,8 +15,9 @@ use kns_sim::net::{IfaceId, Route, RouteProto, RouteTable};
 const SIZES: [usize; 5] = [10, 100, 1_000, 10_000, 100_000];
 const QUERIES: usize = 1_000;
 
-/// A table of `n` routes: a default route, one /8, then /24s (and every 16th a /16) spread
-/// over `10.0.0.0/8` by a fixed hash, each on its own device.
+/// A table of `n` routes: a default route, one /8, then /24s (every 16th a /16, every 4th a
+/// /28) spread over `10.0.0.0/8` by a fixed hash, each on its own device. The /28s make room
+/// for 100,000 distinct prefixes (`10.0.0.0/8` holds only 65,536 /24s).
 fn table(n: usize) -> RouteTable {
     let mut t = RouteTable::default();
     let route = |dst: &str, dev: u32| Route {
@@ -33,9 +34,11 @@ fn table(n: usize) -> RouteTable {
     let mut i = 0u64;
     while t.routes().len() < n {
         let h = mix(i) as u32;
-        let (b, c) = ((h >> 8) as u8, h as u8);
+        let (b, c, d) = ((h >> 16) as u8, (h >> 8) as u8, h as u8 & 0xf0);
         let dst = if i.is_multiple_of(16) {
             format!("10.{b}.0.0/16")
+        } else if i % 4 == 1 {
+            format!("10.{b}.{c}.{d}/28")
         } else {
             format!("10.{b}.{c}.0/24")
         };

@@ -101,3 +101,77 @@ fn third_party_engine_bug_is_found_and_shrunk() {
     assert!(out.contains("kind: NetworkPolicy") && out.contains("podIP: 10.0.0."), "{out}");
     assert!(out.contains("kns matrix -f case.yaml --port "), "{out}");
 }
+
+#[test]
+fn scale_builds_matrices_and_probes_at_small_size() {
+    let args = [
+        "--pods",
+        "120",
+        "--nodes",
+        "3",
+        "--policies",
+        "20",
+        "--services",
+        "10",
+        "--probes",
+        "60",
+        "--reference-sample",
+        "2000",
+        "-o",
+        "json",
+    ];
+    let out = run_example("scale", &args);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("scale prints JSON");
+    let number = |key: &str| report[key].as_f64().unwrap_or_else(|| panic!("{key} in {out}"));
+    assert_eq!(number("pods"), 120.0);
+    assert_eq!(number("matrix_pairs"), 14_400.0);
+    assert!(number("matrix_allowed") > 0.0 && number("matrix_allowed") < 14_400.0, "{out}");
+    // The reference engine and the real packets agree with the indexed matrix.
+    assert_eq!(number("reference_disagreements"), 0.0, "{out}");
+    assert_eq!(number("probe_disagreements"), 0.0, "{out}");
+    assert_eq!((number("probes"), number("service_probes")), (60.0, 6.0), "{out}");
+    assert!(number("probes_reachable") > 0.0, "{out}");
+    assert!(number("frames") > 0.0 && number("frames_per_second") > 0.0, "{out}");
+    assert!(number("build_seconds") > 0.0 && number("matrix_seconds") > 0.0, "{out}");
+    if cfg!(target_os = "linux") {
+        assert!(number("peak_memory_bytes") > number("memory_per_pod_bytes"), "{out}");
+    }
+    // The same seed gives the same cluster and verdicts.
+    let again: serde_json::Value =
+        serde_json::from_str(&run_example("scale", &args)).expect("JSON");
+    for key in ["matrix_allowed", "probes_reachable", "service_probes_connected", "frames"] {
+        assert_eq!(report[key], again[key], "{key}");
+    }
+}
+
+#[test]
+fn scale_prints_the_table() {
+    let out = run_example(
+        "scale",
+        &[
+            "--pods",
+            "40",
+            "--nodes",
+            "2",
+            "--policies",
+            "8",
+            "--services",
+            "4",
+            "--probes",
+            "10",
+            "--reference-sample",
+            "100",
+        ],
+    );
+    for row in [
+        "build time",
+        "peak memory",
+        "memory per pod",
+        "matrix time",
+        "frames per second",
+        "probes per second",
+    ] {
+        assert!(out.contains(&format!("| {row}")), "{row} missing from\n{out}");
+    }
+    assert!(out.contains("0 differ from the policy matrix"), "{out}");
+}

@@ -3,16 +3,22 @@
 //!
 //! The output holds one kns `Cluster` document (the pod network, nodes and their addresses),
 //! then Namespaces, Pods (labels, container ports, `spec.nodeName`, `status.podIP(s)` and
-//! readiness) and NetworkPolicies with explicit `policyTypes`, in model order. Services are
-//! not rendered: the output is meant for policy cases.
+//! readiness), Services of every type (cluster IP or `None` for headless, selector, ports with
+//! target and node ports, external name, external and load-balancer addresses, session
+//! affinity, traffic policies, `publishNotReadyAddresses`) and NetworkPolicies with explicit
+//! `policyTypes`, in model order. Addresses and node ports are written out, so the loader
+//! keeps them instead of allocating. EndpointSlices are not written: the loader computes them
+//! from the selectors again, and a Service without a selector comes back without endpoints.
+//! Ingresses and ConfigMaps are not written.
 
 use serde_json::{Map, Value, json};
 
 use crate::model::{
     Cluster, NetworkPolicy, PolicyPeer, PolicyPort, PolicyRule, PortRef, Requirement, Selector,
+    Service, ServiceType, TrafficPolicy,
 };
 
-/// The cluster's nodes, namespaces, pods and policies as a multi-document YAML text.
+/// The cluster's nodes, namespaces, pods, Services and policies as a multi-document YAML text.
 pub fn to_yaml(cluster: &Cluster) -> String {
     let mut docs = vec![cluster_doc(cluster)];
     for ns in &cluster.namespaces {
@@ -81,6 +87,9 @@ pub fn to_yaml(cluster: &Cluster) -> String {
             },
         }));
     }
+    for service in &cluster.services {
+        docs.push(service_doc(cluster, service));
+    }
     for policy in &cluster.policies {
         docs.push(policy_doc(cluster, policy));
     }
@@ -108,7 +117,7 @@ fn cluster_doc(cluster: &Cluster) -> Value {
         })
         .collect();
     let prefix = cluster.nodes.first().map_or(c.node_cidr_prefix, |n| n.pod_cidr.prefix_len());
-    json!({
+    let mut doc = json!({
         "apiVersion": "kns.dev/v1alpha1",
         "kind": "Cluster",
         "metadata": { "name": c.name },
@@ -119,9 +128,16 @@ fn cluster_doc(cluster: &Cluster) -> Value {
             "nodeCIDR": c.node_cidr.to_string(),
             "clusterDomain": c.domain,
             "enforcePolicy": c.enforce_policy,
+            "cni": c.cni,
+            "proxy": c.proxy,
+            "nodePortRange": format!("{}-{}", c.node_port_range.0, c.node_port_range.1),
             "nodes": nodes,
         },
-    })
+    });
+    // Always explicit: an absent pool means the default one, `[]` means none.
+    let pool: Vec<String> = c.load_balancer_pool.iter().map(ToString::to_string).collect();
+    doc["spec"]["loadBalancerPool"] = json!(pool);
+    doc
 }
 
 /// The configured pod network if it holds every node's slice, else the smallest block that does
@@ -151,6 +167,91 @@ fn metadata(name: &str, namespace: Option<&str>, labels: &crate::model::Labels) 
         m.insert("labels".into(), json!(labels));
     }
     Value::Object(m)
+}
+
+fn service_doc(cluster: &Cluster, s: &Service) -> Value {
+    let ns = &cluster.namespaces[s.namespace.index()].name;
+    let mut spec = Map::new();
+    let kind = match s.service_type {
+        ServiceType::ClusterIP => "ClusterIP",
+        ServiceType::NodePort => "NodePort",
+        ServiceType::LoadBalancer => "LoadBalancer",
+        ServiceType::ExternalName => "ExternalName",
+    };
+    spec.insert("type".into(), json!(kind));
+    match (s.service_type, s.cluster_ip) {
+        (ServiceType::ExternalName, _) => {}
+        (_, Some(ip)) => {
+            spec.insert("clusterIP".into(), json!(ip.to_string()));
+        }
+        (_, None) => {
+            spec.insert("clusterIP".into(), json!("None"));
+        }
+    }
+    if let Some(name) = &s.external_name {
+        spec.insert("externalName".into(), json!(name));
+    }
+    if let Some(selector) = &s.selector {
+        spec.insert("selector".into(), json!(selector));
+    }
+    let ports: Vec<Value> = s
+        .ports
+        .iter()
+        .map(|p| {
+            let mut m = Map::new();
+            if let Some(name) = &p.name {
+                m.insert("name".into(), json!(name));
+            }
+            m.insert("protocol".into(), json!(p.protocol.as_str()));
+            m.insert("port".into(), json!(p.port));
+            match &p.target_port {
+                PortRef::Number(n) => m.insert("targetPort".into(), json!(n)),
+                PortRef::Name(n) => m.insert("targetPort".into(), json!(n)),
+            };
+            if let Some(n) = p.node_port {
+                m.insert("nodePort".into(), json!(n));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    if !ports.is_empty() {
+        spec.insert("ports".into(), Value::Array(ports));
+    }
+    if !s.external_ips.is_empty() {
+        let ips: Vec<String> = s.external_ips.iter().map(|ip| ip.to_string()).collect();
+        spec.insert("externalIPs".into(), json!(ips));
+    }
+    if let Some(timeout) = s.session_affinity_timeout {
+        spec.insert("sessionAffinity".into(), json!("ClientIP"));
+        spec.insert(
+            "sessionAffinityConfig".into(),
+            json!({ "clientIP": { "timeoutSeconds": timeout } }),
+        );
+    }
+    let policy = |t: TrafficPolicy| match t {
+        TrafficPolicy::Cluster => "Cluster",
+        TrafficPolicy::Local => "Local",
+    };
+    if s.external_traffic_policy == TrafficPolicy::Local {
+        spec.insert("externalTrafficPolicy".into(), json!(policy(s.external_traffic_policy)));
+    }
+    if s.internal_traffic_policy == TrafficPolicy::Local {
+        spec.insert("internalTrafficPolicy".into(), json!(policy(s.internal_traffic_policy)));
+    }
+    if s.publish_not_ready_addresses {
+        spec.insert("publishNotReadyAddresses".into(), json!(true));
+    }
+    let mut doc = Map::new();
+    doc.insert("apiVersion".into(), json!("v1"));
+    doc.insert("kind".into(), json!("Service"));
+    doc.insert("metadata".into(), metadata(&s.name, Some(ns), &Default::default()));
+    doc.insert("spec".into(), Value::Object(spec));
+    if !s.load_balancer_ips.is_empty() {
+        let ingress: Vec<Value> =
+            s.load_balancer_ips.iter().map(|ip| json!({ "ip": ip.to_string() })).collect();
+        doc.insert("status".into(), json!({ "loadBalancer": { "ingress": ingress } }));
+    }
+    Value::Object(doc)
 }
 
 fn policy_doc(cluster: &Cluster, p: &NetworkPolicy) -> Value {
@@ -267,8 +368,10 @@ mod tests {
 
     use super::*;
     use crate::manifest::load_str;
+    use crate::model::Service;
     use crate::policy::{ReferenceEngine, matrix};
-    use crate::testing::strategies::{cluster, probe_ports};
+    use crate::proxy::ServiceTable;
+    use crate::testing::strategies::{cluster, cluster_with_services, probe_ports};
 
     /// Every cell of the reference matrix over the probe ports, keyed by pod names.
     fn cells(c: &Cluster) -> Vec<(String, String, String, bool)> {
@@ -307,6 +410,112 @@ mod tests {
                     (&b.pod_selector, b.policy_types, &b.ingress, &b.egress)
                 );
             }
+        }
+    }
+
+    /// The Service table's ports without `default/kubernetes` (which the loader adds): name,
+    /// addresses, backends (address and node) and settings, then the frontends by port name.
+    fn service_view(c: &Cluster) -> (Vec<String>, Vec<String>) {
+        let table = ServiceTable::from_cluster(c);
+        let keep = |name: &str| !name.starts_with("default/kubernetes");
+        let ports = table
+            .services()
+            .iter()
+            .filter(|vs| keep(&vs.name))
+            .map(|vs| {
+                let backends: Vec<_> = vs.backends.iter().map(|b| (b.addr, b.node)).collect();
+                format!(
+                    "{} {:?} {} {:?} {:?} {:?} {:?} {:?} {:?}",
+                    vs.name,
+                    vs.protocol,
+                    vs.port,
+                    vs.cluster_ip,
+                    vs.node_port,
+                    backends,
+                    vs.affinity_timeout,
+                    vs.external_policy,
+                    vs.internal_policy
+                )
+            })
+            .collect();
+        let frontends = table
+            .frontends()
+            .iter()
+            .map(|f| (f, &table.services()[f.vs.index()].name))
+            .filter(|(_, name)| keep(name))
+            .map(|(f, name)| {
+                format!("{name} {:?} {} {:?} {:?}", f.addr, f.port, f.protocol, f.kind)
+            })
+            .collect();
+        (ports, frontends)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn yaml_round_trip_keeps_services(c in cluster_with_services()) {
+            let text = to_yaml(&c);
+            let loaded = load_str("case.yaml", &text)
+                .map_err(|e| TestCaseError::fail(format!("{}\n{text}", e.render())))?;
+            let back = loaded.cluster;
+            // Every Service comes back field for field (found by namespace and name; IDs are
+            // handed out in load order), and the loader adds only `default/kubernetes`.
+            for s in &c.services {
+                let ns = &c.namespaces[s.namespace.index()].name;
+                let b = back.service_by_name(ns, &s.name);
+                prop_assert!(b.is_some(), "{}/{} missing\n{}", ns, s.name, text);
+                let b = b.expect("checked");
+                prop_assert_eq!(
+                    Service { id: s.id, namespace: s.namespace, ..b.clone() },
+                    s.clone(),
+                    "{}",
+                    text
+                );
+            }
+            prop_assert_eq!(back.services.len(), c.services.len() + 1);
+            prop_assert!(back.service_by_name("default", "kubernetes").is_some());
+            // kube-proxy's view is the same: frontends, backends and settings.
+            prop_assert_eq!(service_view(&back), service_view(&c), "{}", text);
+            prop_assert_eq!(cells(&back), cells(&c), "{}", text);
+        }
+    }
+
+    #[test]
+    fn services_of_every_type_are_printed() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
+        // Draw until every type and shape has been printed at least once.
+        let mut runner = TestRunner::new_with_rng(
+            ProptestConfig::default(),
+            TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+        );
+        let strategy = cluster_with_services();
+        let mut text = String::new();
+        for _ in 0..200 {
+            text.push_str(&to_yaml(&strategy.new_tree(&mut runner).expect("a tree").current()));
+        }
+        for needle in [
+            "type: ClusterIP",
+            "clusterIP: None",
+            "type: NodePort",
+            "nodePort: 300",
+            "type: LoadBalancer",
+            "- ip: 172.18.255.",
+            "type: ExternalName",
+            "externalName: svc",
+            "targetPort: http",
+            "targetPort: 8080",
+            "externalIPs:",
+            "sessionAffinity: ClientIP",
+            "timeoutSeconds: 60",
+            "externalTrafficPolicy: Local",
+            "internalTrafficPolicy: Local",
+            "publishNotReadyAddresses: true",
+            "protocol: UDP",
+            "name: p1",
+        ] {
+            assert!(text.contains(needle), "{needle} never printed");
         }
     }
 

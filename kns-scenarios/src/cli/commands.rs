@@ -9,7 +9,7 @@ use kns_core::{Cluster, Flow, FlowEnd, PortProtocol};
 use super::error::CliError;
 use super::input::load_cluster;
 use super::render::MatrixView;
-use super::{MatrixFormat, MatrixMode};
+use super::{MatrixEngine, MatrixFormat, MatrixMode};
 
 /// Loads the manifests, printing their warnings on standard error.
 pub(super) fn load(files: &[PathBuf]) -> Result<Cluster, CliError> {
@@ -26,6 +26,7 @@ pub fn matrix(
     ports: &[PortProtocol],
     output: MatrixFormat,
     mode: MatrixMode,
+    engine: MatrixEngine,
     seed: u64,
 ) -> Result<String, CliError> {
     let cluster = load(files)?;
@@ -36,7 +37,7 @@ pub fn matrix(
         ));
     }
     let (view, outcomes) = match mode {
-        MatrixMode::Policy => (matrix_view(&cluster, &ports), None),
+        MatrixMode::Policy => (matrix_view(&cluster, &ports, engine), None),
         MatrixMode::Packet => {
             // The model stays here: the HTML page explains each cell with it.
             let (view, words) = super::cluster::packet_matrix_view(cluster.clone(), &ports, seed)?;
@@ -67,9 +68,12 @@ fn render(
     })
 }
 
-/// Computes the policy matrix and turns it into a renderable view.
-pub fn matrix_view(cluster: &Cluster, ports: &[PortProtocol]) -> MatrixView {
-    let m = policy::fast_matrix(cluster, ports);
+/// Computes the policy matrix with `engine` and turns it into a renderable view.
+pub fn matrix_view(cluster: &Cluster, ports: &[PortProtocol], engine: MatrixEngine) -> MatrixView {
+    let m = match engine.resolve(cluster.pods.len()) {
+        MatrixEngine::Reference => policy::matrix(&ReferenceEngine, cluster, ports),
+        MatrixEngine::Indexed | MatrixEngine::Auto => policy::fast_matrix(cluster, ports),
+    };
     let pods: Vec<String> = m.pods().iter().map(|p| cluster.pod_ref(*p)).collect();
     let n = pods.len();
     let probes = m

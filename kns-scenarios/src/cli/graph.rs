@@ -46,7 +46,11 @@ pub fn graph(files: &[PathBuf], opts: &GraphOptions) -> Result<String, CliError>
     let mut topo = net.topology();
     if !opts.allowed.is_empty() {
         let view = match opts.mode {
-            MatrixMode::Policy => super::commands::matrix_view(net.cluster(), &opts.allowed),
+            MatrixMode::Policy => super::commands::matrix_view(
+                net.cluster(),
+                &opts.allowed,
+                super::MatrixEngine::Auto,
+            ),
             MatrixMode::Packet => super::cluster::packet_view(&mut net, &opts.allowed)?.0,
         };
         add_allowed(&mut topo, net.cluster(), &view)?;

@@ -177,7 +177,11 @@ spec:
 "#;
         let cluster = kns_core::manifest::load_str("t<&>.yaml", yaml).expect("loads").cluster;
         let port = kns_core::PortProtocol::new(80, kns_core::Protocol::Tcp);
-        let view = super::super::commands::matrix_view(&cluster, &[port]);
+        let view = super::super::commands::matrix_view(
+            &cluster,
+            &[port],
+            super::super::MatrixEngine::Auto,
+        );
         let page = HtmlPage { files: "t<&>.yaml".into(), mode: MatrixMode::Policy, outcomes: None };
         let html = matrix_html(&cluster, &view, &page).unwrap();
         assert!(html.contains("<title>kns matrix: t&lt;&amp;&gt;.yaml</title>"), "{html}");

@@ -63,6 +63,34 @@ pub enum MatrixMode {
     Packet,
 }
 
+/// Which policy engine computes `kns matrix --mode policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatrixEngine {
+    /// `indexed` when the cluster has more than [`AUTO_INDEXED_ABOVE_PODS`] pods, else
+    /// `reference`.
+    Auto,
+    /// kns-core's `ReferenceEngine`, one explained verdict per pair: the oracle, quadratic with
+    /// a large constant (about a microsecond per pair).
+    Reference,
+    /// `fast_matrix`: per-policy bitsets over all pods, tested equal to the reference; tens
+    /// of millions of pairs per second.
+    Indexed,
+}
+
+/// `--engine auto` uses the indexed engine for clusters with more pods than this.
+pub const AUTO_INDEXED_ABOVE_PODS: usize = 100;
+
+impl MatrixEngine {
+    /// The engine actually used for a cluster of `pods` pods (`Auto` resolved).
+    pub fn resolve(self, pods: usize) -> MatrixEngine {
+        match self {
+            MatrixEngine::Auto if pods > AUTO_INDEXED_ABOVE_PODS => MatrixEngine::Indexed,
+            MatrixEngine::Auto => MatrixEngine::Reference,
+            chosen => chosen,
+        }
+    }
+}
+
 /// The `kns` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -80,6 +108,10 @@ pub enum Command {
         /// `policy` evaluates the policies; `packet` sends real packets through the cluster.
         #[arg(long, value_enum, default_value_t = MatrixMode::Policy)]
         mode: MatrixMode,
+        /// Policy mode's engine: `reference` (rule by rule), `indexed` (bitsets) or `auto`
+        /// (indexed above 100 pods). Both give the same matrix.
+        #[arg(long, value_enum, default_value_t = MatrixEngine::Auto)]
+        engine: MatrixEngine,
         /// Seed of every random choice (packet mode).
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -355,8 +387,8 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// Runs one parsed command and returns what it prints on standard output.
 pub fn run(cli: &Cli) -> Result<String, CliError> {
     match &cli.command {
-        Command::Matrix { files, ports, output, mode, seed } => {
-            commands::matrix(files, ports, *output, *mode, *seed)
+        Command::Matrix { files, ports, output, mode, engine, seed } => {
+            commands::matrix(files, ports, *output, *mode, *engine, *seed)
         }
         Command::Cluster { files, seed } => cluster::cluster(files, *seed),
         Command::Graph { files, output, allowed, mode, seed } => {
@@ -400,5 +432,20 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
             };
             crate::tour::collect(opts).map_err(CliError::Usage)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_engine_is_indexed_above_the_threshold() {
+        let auto = MatrixEngine::Auto;
+        assert_eq!(auto.resolve(0), MatrixEngine::Reference);
+        assert_eq!(auto.resolve(AUTO_INDEXED_ABOVE_PODS), MatrixEngine::Reference);
+        assert_eq!(auto.resolve(AUTO_INDEXED_ABOVE_PODS + 1), MatrixEngine::Indexed);
+        assert_eq!(MatrixEngine::Reference.resolve(10_000), MatrixEngine::Reference);
+        assert_eq!(MatrixEngine::Indexed.resolve(1), MatrixEngine::Indexed);
     }
 }

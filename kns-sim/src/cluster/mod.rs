@@ -88,6 +88,16 @@ pub struct ClusterNet {
 impl ClusterNet {
     /// Builds the machines and the pod network, then creates every pod of `cluster`.
     pub fn build(cluster: Cluster, options: ClusterOptions) -> Result<ClusterNet, ClusterError> {
+        Self::build_with_progress(cluster, options, &mut |_, _| {})
+    }
+
+    /// [`build`](Self::build), calling `progress(started, total)` after each pod is started
+    /// (for a progress bar; the machines before the first pod take a small part of the time).
+    pub fn build_with_progress(
+        cluster: Cluster,
+        options: ClusterOptions,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<ClusterNet, ClusterError> {
         let mut sim = Sim::new(options.seed);
         let (outside, nodes) = topology::build_machines(&mut sim, &cluster)?;
         topology::install_pod_routes(&mut sim, &cluster, &nodes)?;
@@ -135,8 +145,10 @@ impl ClusterNet {
             warnings,
         };
         net.start_upstream();
-        for pod in net.cluster.pods_sorted() {
-            net.start_pod(pod, 0, true)?;
+        let pods = net.cluster.pods_sorted();
+        for (i, pod) in pods.iter().enumerate() {
+            net.start_pod(*pod, 0, true)?;
+            progress(i + 1, pods.len());
         }
         net.sync_agent();
         Ok(net)
