@@ -34,6 +34,7 @@
 //! and `NetworkUnreachable` (ICMP), `AddrInUse`, `ConnectionReset`, `BrokenPipe`; a full send
 //! buffer makes a write pending until the peer acknowledges data.
 
+mod dns;
 mod icmp;
 mod lookup;
 pub(crate) mod runtime;
@@ -49,17 +50,19 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::cluster::ClusterNet;
 use crate::net::{IpError, NetnsId, Sim};
 use crate::stack::{AppCx, StackError};
 use crate::time::Time;
 
+pub use dns::{DnsResolver, DnsResolverError};
 pub use lookup::{Hosts, Resolve, ResolveFuture, Target, ToSocketAddrs, lookup_host};
 pub use tcp::{
     CONNECT_TIMEOUT, OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpStream, WriteHalf,
 };
 pub use udp::UdpSocket;
 
-use runtime::{Installed, Stop, TaskId, World, current_pod, try_with_world};
+use runtime::{Host, Installed, Stop, TaskId, World, current_pod, try_with_world};
 
 /// Whether `tokio::select!`'s branch order is seeded from the scenario seed (this crate was
 /// built with `--cfg tokio_unstable`); see the module documentation.
@@ -100,6 +103,22 @@ impl AsyncSim {
     /// Takes over `sim`. Its pods are the namespaces that have a [`SmolStack`](crate::stack::SmolStack) attached.
     pub fn new(sim: Sim) -> AsyncSim {
         let seed = sim.seed();
+        AsyncSim::with_host(Host::Bare(Box::new(sim)), seed)
+    }
+
+    /// Takes over a living cluster: pod tasks run in its pods (every pod has a socket stack),
+    /// while its Services (kube-proxy), cluster DNS server and NetworkPolicy agent keep
+    /// working. Names resolve through the cluster DNS with each pod's resolv.conf
+    /// ([`DnsResolver`]), as `getaddrinfo` does in a real pod.
+    pub fn from_cluster(mut net: ClusterNet) -> AsyncSim {
+        let seed = net.sim().seed();
+        let resolver_seed = net.sim_mut().child_seed();
+        let mut asim = AsyncSim::with_host(Host::Cluster(Box::new(net)), seed);
+        asim.set_resolver(DnsResolver::new(resolver_seed));
+        asim
+    }
+
+    fn with_host(host: Host, seed: u64) -> AsyncSim {
         let mut builder = tokio::runtime::Builder::new_current_thread();
         builder.enable_time().start_paused(true);
         #[cfg(tokio_unstable)]
@@ -108,23 +127,42 @@ impl AsyncSim {
         // A current-thread runtime with only a timer driver opens no file and starts no
         // thread, so building it cannot fail.
         let runtime = builder.build().expect("a current-thread runtime without I/O always builds");
-        AsyncSim { world: Rc::new(World::new(sim)), runtime }
+        AsyncSim { world: Rc::new(World::new(host)), runtime }
     }
 
     /// The simulation.
     pub fn sim(&self) -> Ref<'_, Sim> {
-        self.world.sim.borrow()
+        self.world.sim()
     }
 
     /// The simulation, to change the topology, add rules or drive it directly (tokio's clock
     /// catches up at the next run).
     pub fn sim_mut(&mut self) -> RefMut<'_, Sim> {
-        self.world.sim.borrow_mut()
+        self.world.sim_mut()
+    }
+
+    /// The living cluster, if this was built with [`AsyncSim::from_cluster`].
+    pub fn cluster(&self) -> Option<Ref<'_, ClusterNet>> {
+        Ref::filter_map(self.world.host.borrow(), |h| match h {
+            Host::Cluster(net) => Some(&**net),
+            Host::Bare(_) => None,
+        })
+        .ok()
+    }
+
+    /// The living cluster, to change policies, Services or pods between runs (for example
+    /// [`ClusterNet::set_policies`]: connections already open survive, new ones obey).
+    pub fn cluster_mut(&mut self) -> Option<RefMut<'_, ClusterNet>> {
+        RefMut::filter_map(self.world.host.borrow_mut(), |h| match h {
+            Host::Cluster(net) => Some(&mut **net),
+            Host::Bare(_) => None,
+        })
+        .ok()
     }
 
     /// The current virtual time.
     pub fn now(&self) -> Time {
-        self.world.sim.borrow().now()
+        self.world.sim().now()
     }
 
     /// Replaces the resolver that names go through (the default is an empty [`Hosts`]).
@@ -212,7 +250,7 @@ impl AsyncSim {
         // Sockets of the old epoch ignore their destructors, so dropping the futures now
         // sends nothing more.
         drop(futures);
-        let mut sim = self.world.sim.borrow_mut();
+        let mut sim = self.world.sim_mut();
         sim.kick(pod);
         let now = sim.now();
         sim.run_until(now);
@@ -223,9 +261,9 @@ impl AsyncSim {
     /// leave before the namespace goes (through zero-latency veths they reach the node at
     /// once).
     pub fn delete_pod(&mut self, name: &str) -> Result<usize, IpError> {
-        let pod = self.world.sim.borrow().netns(Some(name))?;
+        let pod = self.world.sim().netns(Some(name))?;
         let dropped = self.kill_pod(pod);
-        self.world.sim.borrow_mut().netns_del(name)?;
+        self.world.sim_mut().netns_del(name)?;
         self.world.pods.borrow_mut().remove(&pod);
         Ok(dropped)
     }
@@ -271,7 +309,7 @@ where
 
 /// The engine's current time, with its full (nanosecond) resolution; `None` outside a run.
 pub fn now() -> Option<Time> {
-    try_with_world(|w| w.sim.borrow().now())
+    try_with_world(|w| w.sim().now())
 }
 
 /// The pod whose task is running, if any.
