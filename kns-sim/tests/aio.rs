@@ -460,7 +460,8 @@ fn l4_proxy_with_copy_bidirectional_is_the_only_way_to_the_backend() {
     let (mut sim, p) = cluster(10, &[1, 2]);
     let (client, proxy, backend) = (p.pod(0, 0), p.pod(1, 0), p.pod(1, 1));
     let proxy_ip = pod_addr(1, 0);
-    // Until the NetworkPolicy agent is wired in: the backend admits only the proxy.
+    // A hand-built sim has no policy agent: an iptables rule admits only the proxy (the
+    // aio_proxy example does this with a NetworkPolicy in a living cluster).
     iptables(&mut sim, backend, &format!("-A INPUT -p tcp --dport 8080 ! -s {proxy_ip} -j DROP"));
     let mut asim = AsyncSim::new(sim);
     asim.spawn_in(backend, echo_server(8080));
