@@ -1,13 +1,16 @@
 //! Async pods: tokio code running inside emulated pods, on tokio-shaped sockets over the packet
 //! dataplane, in virtual time.
 //!
-//! An [`AsyncSim`] owns a [`Sim`] and a current-thread tokio runtime whose clock is paused.
-//! [`AsyncSim::spawn_in`] starts a task in a pod (a namespace with a [`SmolStack`](crate::stack::SmolStack)); inside it,
-//! [`TcpListener`], [`TcpStream`] and [`UdpSocket`] have tokio's method names and signatures
-//! and are bound to that pod's stack, the streams implement `tokio::io::AsyncRead` and
-//! `AsyncWrite` (so `copy_bidirectional`, codecs and hyper's `TokioIo` work), names resolve
-//! through a pluggable [`Resolve`] hook ([`lookup_host`]), and `tokio::time::sleep`, `timeout`
-//! and `interval` follow the engine's clock. [`spawn`] starts another task in the current pod.
+//! An [`AsyncSim`] owns a [`Sim`], or a whole living cluster ([`AsyncSim::from_cluster`]:
+//! Services, cluster DNS and NetworkPolicy keep working), and a current-thread tokio runtime
+//! whose clock is paused. [`AsyncSim::spawn_in`] starts a task in a pod (a namespace with a
+//! [`SmolStack`](crate::stack::SmolStack)); inside it, [`TcpListener`], [`TcpStream`] and
+//! [`UdpSocket`] have tokio's method names and signatures and are bound to that pod's stack,
+//! the streams implement `tokio::io::AsyncRead` and `AsyncWrite` (so `copy_bidirectional`,
+//! codecs and hyper's `TokioIo` work), names resolve through a pluggable [`Resolve`] hook
+//! ([`lookup_host`]; in a cluster the [`DnsResolver`] asks the cluster DNS with the pod's
+//! resolv.conf, as `getaddrinfo` does), and `tokio::time::sleep`, `timeout` and `interval`
+//! follow the engine's clock. [`spawn`] starts another task in the current pod.
 //!
 //! **Guarantees:**
 //! - *Virtual time only.* The driver ([`runtime`]) moves tokio's paused clock and the engine's
@@ -18,12 +21,12 @@
 //! - *Determinism.* Pod tasks run on kns's own executor, in the order they were woken (FIFO),
 //!   inside a single tokio task, so tokio's scheduler never chooses between them. Wakes come
 //!   from the engine (which is ordered by time and sequence) and from tokio's timer wheel
-//!   (deterministic given the clock). `tokio::select!` picks a random first branch from a
-//!   thread-local generator that tokio seeds from the OS unless the runtime is given a seed,
-//!   which tokio only allows with `--cfg tokio_unstable`: built with that flag (for example
-//!   `RUSTFLAGS="--cfg tokio_unstable"`), [`AsyncSim::new`] seeds it from the scenario seed and
-//!   [`SELECT_IS_SEEDED`] is true; without it, write `biased;` in `select!`s whose branches can
-//!   be ready at the same instant.
+//!   (deterministic given the clock). The one random choice left is `tokio::select!`'s first
+//!   branch: a thread-local generator that each runtime entry reseeds from the runtime's seed,
+//!   which tokio draws from the OS unless the runtime is given one, allowed only with `--cfg
+//!   tokio_unstable`. Built with that flag (`RUSTFLAGS="--cfg tokio_unstable"`), [`AsyncSim`]
+//!   seeds it from the scenario seed and [`SELECT_IS_SEEDED`] is true; without it, write
+//!   `biased;` in `select!`s whose branches can be ready at the same poll.
 //! - *Pod lifetime.* [`AsyncSim::kill_pod`] drops the pod's tasks and resets its connections
 //!   (RST to every peer); [`AsyncSim::delete_pod`] does that and deletes the namespace.
 //! - Tasks handed to `tokio::spawn` run too, but belong to no pod (they cannot create sockets)
