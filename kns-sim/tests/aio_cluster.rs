@@ -321,3 +321,68 @@ fn a_policy_change_spares_a_live_connection_and_binds_new_ones() {
     assert_eq!(after, Ok(b"after".to_vec()), "the established connection survives");
     assert!(fresh_timed_out, "a new connection obeys the new policy");
 }
+
+#[test]
+fn deleting_a_backend_resets_its_clients_and_takes_it_out_of_the_service() {
+    let mut asim = living(WEB, 8);
+    let backends = pods(&asim, "prod", "web-");
+    for (ns, _, _) in &backends {
+        asim.spawn_in(*ns, async {
+            let listener = TcpListener::bind("0.0.0.0:8080").await?;
+            loop {
+                let (mut s, _) = listener.accept().await?;
+                let me = s.local_addr()?.ip().to_string();
+                aio::spawn(async move {
+                    // Says who it is (15 bytes), then echoes.
+                    let _ = s.write_all(format!("{me:<15}").as_bytes()).await;
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                })?;
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), std::io::Error>(())
+        });
+    }
+    async fn who(s: &mut TcpStream) -> IpAddr {
+        let mut who = [0u8; 15];
+        s.read_exact(&mut who).await.unwrap();
+        String::from_utf8_lossy(&who).trim().parse().unwrap()
+    }
+    let (client, _) = pod(&asim, "prod", "client");
+    let seen = std::rc::Rc::new(std::cell::Cell::new(None));
+    let live = asim.spawn_in(client, {
+        let seen = seen.clone();
+        async move {
+            let mut s = TcpStream::connect("web:80").await.unwrap();
+            seen.set(Some(who(&mut s).await));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            round_trip(&mut s, b"still there?").await.map_err(|e| e.kind())
+        }
+    });
+    asim.run_for(Duration::from_millis(500));
+    let victim_ip = seen.get().expect("connected within 500 ms");
+    let victim = {
+        let net = asim.cluster().unwrap();
+        net.cluster().pods.iter().find(|p| p.ip == victim_ip).unwrap().id
+    };
+    assert_eq!(asim.delete_cluster_pod(victim).unwrap(), 2, "the accept loop and the echo");
+    asim.wait(&live, Duration::from_secs(5)).unwrap();
+    assert_eq!(live.try_take().unwrap().unwrap(), Err(ErrorKind::ConnectionReset));
+    let after = asim
+        .block_on(
+            client,
+            async {
+                let mut out = std::collections::BTreeSet::new();
+                for _ in 0..12 {
+                    let mut s = TcpStream::connect("web:80").await.unwrap();
+                    out.insert(who(&mut s).await);
+                }
+                out
+            },
+            Duration::from_secs(30),
+        )
+        .unwrap();
+    let rest: std::collections::BTreeSet<IpAddr> =
+        backends.iter().map(|b| b.1).filter(|ip| *ip != victim_ip).collect();
+    assert_eq!(after, rest, "new connections reach exactly the three remaining backends");
+}

@@ -53,7 +53,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::cluster::ClusterNet;
+use kns_core::model::PodId;
+
+use crate::cluster::{ClusterError, ClusterNet};
 use crate::net::{IpError, NetnsId, Sim};
 use crate::stack::{AppCx, StackError};
 use crate::time::Time;
@@ -262,12 +264,29 @@ impl AsyncSim {
 
     /// Deletes a pod: [`AsyncSim::kill_pod`], then `ip netns del` of its namespace. Resets
     /// leave before the namespace goes (through zero-latency veths they reach the node at
-    /// once).
+    /// once). In a living cluster use [`AsyncSim::delete_cluster_pod`], which also runs CNI DEL
+    /// and updates endpoints.
     pub fn delete_pod(&mut self, name: &str) -> Result<usize, IpError> {
         let pod = self.world.sim().netns(Some(name))?;
         let dropped = self.kill_pod(pod);
         self.world.sim_mut().netns_del(name)?;
         self.world.pods.borrow_mut().remove(&pod);
+        Ok(dropped)
+    }
+
+    /// Deletes a pod of the living cluster as kubelet does: [`AsyncSim::kill_pod`] (its tasks
+    /// go, its peers get resets), then [`ClusterNet::delete_pod`] (CNI DEL, the namespace, and
+    /// the pod leaves its Services' endpoints and the DNS records). Returns how many tasks
+    /// were dropped.
+    pub fn delete_cluster_pod(&mut self, pod: PodId) -> Result<usize, ClusterError> {
+        let ns = self
+            .cluster()
+            .ok_or_else(|| ClusterError::NotFound("not a living cluster".into()))?
+            .pod_ns(pod)
+            .ok_or_else(|| ClusterError::NotFound(format!("pod {pod:?} is not running")))?;
+        let dropped = self.kill_pod(ns);
+        self.cluster_mut().expect("checked above").delete_pod(pod)?;
+        self.world.pods.borrow_mut().remove(&ns);
         Ok(dropped)
     }
 
