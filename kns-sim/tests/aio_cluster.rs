@@ -386,3 +386,34 @@ fn deleting_a_backend_resets_its_clients_and_takes_it_out_of_the_service() {
         backends.iter().map(|b| b.1).filter(|ip| *ip != victim_ip).collect();
     assert_eq!(after, rest, "new connections reach exactly the three remaining backends");
 }
+
+#[test]
+fn a_truncated_answer_is_asked_again_over_tcp() {
+    // A headless Service over 40 pods: 40 A records do not fit in 512 bytes of UDP.
+    let many = format!(
+        "{WEB}---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: many\n  namespace: \
+         prod\nspec:\n  replicas: 40\n  selector:\n    matchLabels:\n      app: many\n  \
+         template:\n    metadata:\n      labels:\n        app: many\n    spec:\n      \
+         containers:\n      - name: c\n        image: example/c:1\n---\napiVersion: v1\nkind: \
+         Service\nmetadata:\n  name: many\n  namespace: prod\nspec:\n  clusterIP: None\n  \
+         selector:\n    app: many\n  ports:\n  - port: 80\n"
+    );
+    let mut asim = living(&many, 9);
+    let (client, _) = pod(&asim, "prod", "client");
+    let addrs = asim
+        .block_on(
+            client,
+            async { lookup_host("many:80").await.unwrap().collect::<Vec<_>>() },
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    let mut expected: Vec<SocketAddr> =
+        pods(&asim, "prod", "many-").iter().map(|p| SocketAddr::new(p.1, 80)).collect();
+    assert_eq!(expected.len(), 40);
+    let mut got = addrs.clone();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
+    let stats = asim.cluster_mut().unwrap().dns_server().unwrap().core().stats();
+    assert_eq!((stats.truncated, stats.tcp_queries), (1, 1), "{stats:?}");
+}

@@ -136,31 +136,38 @@ async fn getaddrinfo(conf: ResolvConf, name: String, first_id: u16) -> io::Resul
     let mut id = first_id;
     let mut walk = SearchWalk::new(&conf, &name);
     let mut step = walk.start();
+    let mut answers = Vec::new();
     loop {
-        let candidate = match step {
-            WalkStep::Try(candidate) => candidate,
-            WalkStep::Done(Ok(_)) => unreachable!("an answer returns below"),
-            WalkStep::Done(Err(e)) => return Err(lookup_error(e, &name)),
-        };
-        let answers = query_name(&sock, &conf, &candidate, &mut id).await?;
-        let results: Vec<(RecordType, Option<&Message>)> =
-            TYPES.iter().copied().zip(answers.iter().map(Option::as_ref)).collect();
-        step = walk.report(name_outcome(&results));
-        if let WalkStep::Done(Ok(_)) = step {
-            // A records first, then AAAA, each in answer order.
-            let mut ips = Vec::new();
-            for (qtype, answer) in results {
-                for r in answer.into_iter().flat_map(|m| &m.answers) {
-                    if r.data.record_type() == qtype
-                        && let Some(ip) = r.data.address()
-                    {
-                        ips.push(ip);
-                    }
-                }
+        match step {
+            WalkStep::Try(candidate) => {
+                answers = query_name(&sock, &conf, &candidate, &mut id).await?;
+                step = walk.report(name_outcome(&typed(&answers)));
             }
-            return Ok(ips);
+            // The walk ends with an answer right after the name that got it: `answers`.
+            WalkStep::Done(Ok(_)) => return Ok(addresses(&typed(&answers))),
+            WalkStep::Done(Err(e)) => return Err(lookup_error(e, &name)),
         }
     }
+}
+
+/// Each answer with the record type its query asked for.
+fn typed(answers: &[Option<Message>]) -> Vec<(RecordType, Option<&Message>)> {
+    TYPES.iter().copied().zip(answers.iter().map(Option::as_ref)).collect()
+}
+
+/// The addresses of the answers: A records first, then AAAA, each in answer order.
+fn addresses(results: &[(RecordType, Option<&Message>)]) -> Vec<IpAddr> {
+    let mut ips = Vec::new();
+    for (qtype, answer) in results {
+        for r in answer.iter().flat_map(|m| &m.answers) {
+            if r.data.record_type() == *qtype
+                && let Some(ip) = r.data.address()
+            {
+                ips.push(ip);
+            }
+        }
+    }
+    ips
 }
 
 /// Asks for every type of `name`: one round per (attempt, server), both queries in each,
@@ -210,8 +217,7 @@ async fn query_name(
                 continue;
             }
             answers[k] = if msg.flags.truncated {
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                over_tcp(server, &queries[k], left.max(conf.timeout)).await
+                over_tcp(server, &queries[k], conf.timeout).await
             } else {
                 Some(msg)
             };
