@@ -460,7 +460,8 @@ fn l4_proxy_with_copy_bidirectional_is_the_only_way_to_the_backend() {
     let (mut sim, p) = cluster(10, &[1, 2]);
     let (client, proxy, backend) = (p.pod(0, 0), p.pod(1, 0), p.pod(1, 1));
     let proxy_ip = pod_addr(1, 0);
-    // Until the NetworkPolicy agent is wired in: the backend admits only the proxy.
+    // A hand-built sim has no policy agent: an iptables rule admits only the proxy (the
+    // aio_proxy example does this with a NetworkPolicy in a living cluster).
     iptables(&mut sim, backend, &format!("-A INPUT -p tcp --dport 8080 ! -s {proxy_ip} -j DROP"));
     let mut asim = AsyncSim::new(sim);
     asim.spawn_in(backend, echo_server(8080));
@@ -567,4 +568,57 @@ fn aborted_tasks_are_dropped_and_report_cancelled() {
     let inside = asim.block_on(pod, async { aio::pod() }, Duration::from_secs(1)).unwrap();
     assert_eq!(inside, Some(pod));
     assert!(aio::pod().is_none() && aio::now().is_none());
+}
+
+/// 64 `select!`s whose two branches are both ready at once, in a fresh world with `seed`;
+/// returns which branch each picked.
+fn select_choices(seed: u64, biased: bool) -> Vec<u8> {
+    let (sim, p) = cluster(seed, &[1]);
+    let mut asim = AsyncSim::new(sim);
+    asim.block_on(
+        p.pod(0, 0),
+        async move {
+            let mut picks = Vec::new();
+            for _ in 0..64 {
+                let pick = if biased {
+                    tokio::select! {
+                        biased;
+                        a = std::future::ready(0u8) => a,
+                        b = std::future::ready(1u8) => b,
+                    }
+                } else {
+                    tokio::select! {
+                        a = std::future::ready(0u8) => a,
+                        b = std::future::ready(1u8) => b,
+                    }
+                };
+                picks.push(pick);
+                // Across a timer tick too: the generator is per runtime entry.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            picks
+        },
+        Duration::from_secs(1),
+    )
+    .unwrap()
+}
+
+/// What tokio's `select!` does in our runtime (tokio 1.54, `macros/select.rs`): without
+/// `biased;` it starts at `thread_rng_n(branches)`, a thread-local generator that every entry
+/// into the runtime reseeds from the runtime's seed generator. That generator is seeded from
+/// `RandomState` (the OS) unless the runtime was built with `Builder::rng_seed`, which exists
+/// only with `--cfg tokio_unstable`; `AsyncSim` then seeds it from the scenario seed.
+#[test]
+fn select_is_reproducible_when_biased_or_when_tokio_is_seeded() {
+    // `biased;` polls in source order: always the first ready branch, in every build.
+    assert_eq!(select_choices(5, true), vec![0u8; 64]);
+    let a = select_choices(5, false);
+    let b = select_choices(5, false);
+    assert!(a.contains(&0) && a.contains(&1), "the start branch is drawn at random: {a:?}");
+    if aio::SELECT_IS_SEEDED {
+        assert_eq!(a, b, "built with --cfg tokio_unstable: the same seed picks the same way");
+    } else {
+        // Two runtimes draw OS-seeded generators: 64 coin flips agree with chance 2^-64.
+        assert_ne!(a, b, "without --cfg tokio_unstable unbiased select! is not reproducible");
+    }
 }

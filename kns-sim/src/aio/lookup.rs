@@ -2,9 +2,10 @@
 //! accept), [`lookup_host`], and the pluggable [`Resolve`] hook.
 //!
 //! Literal addresses never reach the resolver. Names go to the [`AsyncSim`](super::AsyncSim)'s
-//! resolver together with the asking pod, so that a cluster DNS resolver can read that pod's
-//! resolv.conf (search path, ndots) and send its queries from that pod over the dataplane. The
-//! default resolver is a [`Hosts`] table.
+//! resolver together with the asking pod, so that the [`DnsResolver`](super::DnsResolver) can
+//! read that pod's resolv.conf (search path, ndots) and send its queries from that pod over the
+//! dataplane. The default resolver is a [`Hosts`] table; [`AsyncSim::from_cluster`](super::AsyncSim::from_cluster)
+//! installs a `DnsResolver`.
 
 use std::collections::BTreeMap;
 use std::future::Future;

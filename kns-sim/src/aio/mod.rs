@@ -1,13 +1,16 @@
 //! Async pods: tokio code running inside emulated pods, on tokio-shaped sockets over the packet
 //! dataplane, in virtual time.
 //!
-//! An [`AsyncSim`] owns a [`Sim`] and a current-thread tokio runtime whose clock is paused.
-//! [`AsyncSim::spawn_in`] starts a task in a pod (a namespace with a [`SmolStack`](crate::stack::SmolStack)); inside it,
-//! [`TcpListener`], [`TcpStream`] and [`UdpSocket`] have tokio's method names and signatures
-//! and are bound to that pod's stack, the streams implement `tokio::io::AsyncRead` and
-//! `AsyncWrite` (so `copy_bidirectional`, codecs and hyper's `TokioIo` work), names resolve
-//! through a pluggable [`Resolve`] hook ([`lookup_host`]), and `tokio::time::sleep`, `timeout`
-//! and `interval` follow the engine's clock. [`spawn`] starts another task in the current pod.
+//! An [`AsyncSim`] owns a [`Sim`], or a whole living cluster ([`AsyncSim::from_cluster`]:
+//! Services, cluster DNS and NetworkPolicy keep working), and a current-thread tokio runtime
+//! whose clock is paused. [`AsyncSim::spawn_in`] starts a task in a pod (a namespace with a
+//! [`SmolStack`](crate::stack::SmolStack)); inside it, [`TcpListener`], [`TcpStream`] and
+//! [`UdpSocket`] have tokio's method names and signatures and are bound to that pod's stack,
+//! the streams implement `tokio::io::AsyncRead` and `AsyncWrite` (so `copy_bidirectional`,
+//! codecs and hyper's `TokioIo` work), names resolve through a pluggable [`Resolve`] hook
+//! ([`lookup_host`]; in a cluster the [`DnsResolver`] asks the cluster DNS with the pod's
+//! resolv.conf, as `getaddrinfo` does), and `tokio::time::sleep`, `timeout` and `interval`
+//! follow the engine's clock. [`spawn`] starts another task in the current pod.
 //!
 //! **Guarantees:**
 //! - *Virtual time only.* The driver ([`runtime`]) moves tokio's paused clock and the engine's
@@ -18,12 +21,12 @@
 //! - *Determinism.* Pod tasks run on kns's own executor, in the order they were woken (FIFO),
 //!   inside a single tokio task, so tokio's scheduler never chooses between them. Wakes come
 //!   from the engine (which is ordered by time and sequence) and from tokio's timer wheel
-//!   (deterministic given the clock). `tokio::select!` picks a random first branch from a
-//!   thread-local generator that tokio seeds from the OS unless the runtime is given a seed,
-//!   which tokio only allows with `--cfg tokio_unstable`: built with that flag (for example
-//!   `RUSTFLAGS="--cfg tokio_unstable"`), [`AsyncSim::new`] seeds it from the scenario seed and
-//!   [`SELECT_IS_SEEDED`] is true; without it, write `biased;` in `select!`s whose branches can
-//!   be ready at the same instant.
+//!   (deterministic given the clock). The one random choice left is `tokio::select!`'s first
+//!   branch: a thread-local generator that each runtime entry reseeds from the runtime's seed,
+//!   which tokio draws from the OS unless the runtime is given one, allowed only with `--cfg
+//!   tokio_unstable`. Built with that flag (`RUSTFLAGS="--cfg tokio_unstable"`), [`AsyncSim`]
+//!   seeds it from the scenario seed and [`SELECT_IS_SEEDED`] is true; without it, write
+//!   `biased;` in `select!`s whose branches can be ready at the same poll.
 //! - *Pod lifetime.* [`AsyncSim::kill_pod`] drops the pod's tasks and resets its connections
 //!   (RST to every peer); [`AsyncSim::delete_pod`] does that and deletes the namespace.
 //! - Tasks handed to `tokio::spawn` run too, but belong to no pod (they cannot create sockets)
@@ -34,6 +37,7 @@
 //! and `NetworkUnreachable` (ICMP), `AddrInUse`, `ConnectionReset`, `BrokenPipe`; a full send
 //! buffer makes a write pending until the peer acknowledges data.
 
+mod dns;
 mod icmp;
 mod lookup;
 pub(crate) mod runtime;
@@ -49,17 +53,21 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use kns_core::model::PodId;
+
+use crate::cluster::{ClusterError, ClusterNet};
 use crate::net::{IpError, NetnsId, Sim};
 use crate::stack::{AppCx, StackError};
 use crate::time::Time;
 
+pub use dns::{DnsResolver, DnsResolverError};
 pub use lookup::{Hosts, Resolve, ResolveFuture, Target, ToSocketAddrs, lookup_host};
 pub use tcp::{
     CONNECT_TIMEOUT, OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpStream, WriteHalf,
 };
 pub use udp::UdpSocket;
 
-use runtime::{Installed, Stop, TaskId, World, current_pod, try_with_world};
+use runtime::{Host, Installed, Stop, TaskId, World, current_pod, try_with_world};
 
 /// Whether `tokio::select!`'s branch order is seeded from the scenario seed (this crate was
 /// built with `--cfg tokio_unstable`); see the module documentation.
@@ -100,6 +108,22 @@ impl AsyncSim {
     /// Takes over `sim`. Its pods are the namespaces that have a [`SmolStack`](crate::stack::SmolStack) attached.
     pub fn new(sim: Sim) -> AsyncSim {
         let seed = sim.seed();
+        AsyncSim::with_host(Host::Bare(Box::new(sim)), seed)
+    }
+
+    /// Takes over a living cluster: pod tasks run in its pods (every pod has a socket stack),
+    /// while its Services (kube-proxy), cluster DNS server and NetworkPolicy agent keep
+    /// working. Names resolve through the cluster DNS with each pod's resolv.conf
+    /// ([`DnsResolver`]), as `getaddrinfo` does in a real pod.
+    pub fn from_cluster(mut net: ClusterNet) -> AsyncSim {
+        let seed = net.sim().seed();
+        let resolver_seed = net.sim_mut().child_seed();
+        let mut asim = AsyncSim::with_host(Host::Cluster(Box::new(net)), seed);
+        asim.set_resolver(DnsResolver::new(resolver_seed));
+        asim
+    }
+
+    fn with_host(host: Host, seed: u64) -> AsyncSim {
         let mut builder = tokio::runtime::Builder::new_current_thread();
         builder.enable_time().start_paused(true);
         #[cfg(tokio_unstable)]
@@ -108,23 +132,42 @@ impl AsyncSim {
         // A current-thread runtime with only a timer driver opens no file and starts no
         // thread, so building it cannot fail.
         let runtime = builder.build().expect("a current-thread runtime without I/O always builds");
-        AsyncSim { world: Rc::new(World::new(sim)), runtime }
+        AsyncSim { world: Rc::new(World::new(host)), runtime }
     }
 
     /// The simulation.
     pub fn sim(&self) -> Ref<'_, Sim> {
-        self.world.sim.borrow()
+        self.world.sim()
     }
 
     /// The simulation, to change the topology, add rules or drive it directly (tokio's clock
     /// catches up at the next run).
     pub fn sim_mut(&mut self) -> RefMut<'_, Sim> {
-        self.world.sim.borrow_mut()
+        self.world.sim_mut()
+    }
+
+    /// The living cluster, if this was built with [`AsyncSim::from_cluster`].
+    pub fn cluster(&self) -> Option<Ref<'_, ClusterNet>> {
+        Ref::filter_map(self.world.host.borrow(), |h| match h {
+            Host::Cluster(net) => Some(&**net),
+            Host::Bare(_) => None,
+        })
+        .ok()
+    }
+
+    /// The living cluster, to change policies, Services or pods between runs (for example
+    /// [`ClusterNet::set_policies`]: connections already open survive, new ones obey).
+    pub fn cluster_mut(&mut self) -> Option<RefMut<'_, ClusterNet>> {
+        RefMut::filter_map(self.world.host.borrow_mut(), |h| match h {
+            Host::Cluster(net) => Some(&mut **net),
+            Host::Bare(_) => None,
+        })
+        .ok()
     }
 
     /// The current virtual time.
     pub fn now(&self) -> Time {
-        self.world.sim.borrow().now()
+        self.world.sim().now()
     }
 
     /// Replaces the resolver that names go through (the default is an empty [`Hosts`]).
@@ -212,7 +255,7 @@ impl AsyncSim {
         // Sockets of the old epoch ignore their destructors, so dropping the futures now
         // sends nothing more.
         drop(futures);
-        let mut sim = self.world.sim.borrow_mut();
+        let mut sim = self.world.sim_mut();
         sim.kick(pod);
         let now = sim.now();
         sim.run_until(now);
@@ -221,12 +264,29 @@ impl AsyncSim {
 
     /// Deletes a pod: [`AsyncSim::kill_pod`], then `ip netns del` of its namespace. Resets
     /// leave before the namespace goes (through zero-latency veths they reach the node at
-    /// once).
+    /// once). In a living cluster use [`AsyncSim::delete_cluster_pod`], which also runs CNI DEL
+    /// and updates endpoints.
     pub fn delete_pod(&mut self, name: &str) -> Result<usize, IpError> {
-        let pod = self.world.sim.borrow().netns(Some(name))?;
+        let pod = self.world.sim().netns(Some(name))?;
         let dropped = self.kill_pod(pod);
-        self.world.sim.borrow_mut().netns_del(name)?;
+        self.world.sim_mut().netns_del(name)?;
         self.world.pods.borrow_mut().remove(&pod);
+        Ok(dropped)
+    }
+
+    /// Deletes a pod of the living cluster as kubelet does: [`AsyncSim::kill_pod`] (its tasks
+    /// go, its peers get resets), then [`ClusterNet::delete_pod`] (CNI DEL, the namespace, and
+    /// the pod leaves its Services' endpoints and the DNS records). Returns how many tasks
+    /// were dropped.
+    pub fn delete_cluster_pod(&mut self, pod: PodId) -> Result<usize, ClusterError> {
+        let ns = self
+            .cluster()
+            .ok_or_else(|| ClusterError::NotFound("not a living cluster".into()))?
+            .pod_ns(pod)
+            .ok_or_else(|| ClusterError::NotFound(format!("pod {pod:?} is not running")))?;
+        let dropped = self.kill_pod(ns);
+        self.cluster_mut().expect("checked above").delete_pod(pod)?;
+        self.world.pods.borrow_mut().remove(&ns);
         Ok(dropped)
     }
 
@@ -271,7 +331,7 @@ where
 
 /// The engine's current time, with its full (nanosecond) resolution; `None` outside a run.
 pub fn now() -> Option<Time> {
-    try_with_world(|w| w.sim.borrow().now())
+    try_with_world(|w| w.sim().now())
 }
 
 /// The pod whose task is running, if any.

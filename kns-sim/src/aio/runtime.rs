@@ -2,7 +2,7 @@
 //! thread-local while a run is in progress, and the loop that keeps tokio's paused clock and the
 //! engine's clock equal.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use crate::cluster::ClusterNet;
 use crate::net::{NetnsId, Sim};
 use crate::stack::{ListenerId, SmolStack, TcpHandle, UdpHandle};
 use crate::time::Time;
@@ -160,7 +161,8 @@ pub(crate) struct PodState {
 
 /// Everything a run can touch. Sockets reach it through [`with_world`].
 pub(crate) struct World {
-    pub(crate) sim: RefCell<Sim>,
+    /// The simulation, bare or inside a living cluster; reached through [`World::sim`].
+    pub(crate) host: RefCell<Host>,
     tasks: RefCell<Tasks>,
     pub(crate) pods: RefCell<BTreeMap<NetnsId, PodState>>,
     pub(crate) resolver: RefCell<Arc<dyn Resolve>>,
@@ -172,6 +174,31 @@ pub(crate) struct World {
     tokio_origin: Cell<Option<tokio::time::Instant>>,
     /// Tasks polled so far (for statistics).
     pub(crate) polls: Cell<u64>,
+}
+
+/// What a world's simulation lives in.
+pub(crate) enum Host {
+    /// A [`Sim`] built by hand.
+    Bare(Box<Sim>),
+    /// A living cluster: its Services, cluster DNS and NetworkPolicy agent keep working while
+    /// pod tasks run.
+    Cluster(Box<ClusterNet>),
+}
+
+impl Host {
+    pub(crate) fn sim(&self) -> &Sim {
+        match self {
+            Host::Bare(sim) => sim,
+            Host::Cluster(net) => net.sim(),
+        }
+    }
+
+    pub(crate) fn sim_mut(&mut self) -> &mut Sim {
+        match self {
+            Host::Bare(sim) => sim,
+            Host::Cluster(net) => net.sim_mut(),
+        }
+    }
 }
 
 thread_local! {
@@ -224,10 +251,10 @@ impl Drop for PodGuard {
 const TICK: u64 = 1_000_000;
 
 impl World {
-    pub(crate) fn new(sim: Sim) -> World {
-        let origin = sim.now();
+    pub(crate) fn new(host: Host) -> World {
+        let origin = host.sim().now();
         World {
-            sim: RefCell::new(sim),
+            host: RefCell::new(host),
             tasks: RefCell::default(),
             pods: RefCell::default(),
             resolver: RefCell::new(Arc::new(Hosts::default())),
@@ -238,6 +265,16 @@ impl World {
         }
     }
 
+    /// The simulation.
+    pub(crate) fn sim(&self) -> Ref<'_, Sim> {
+        Ref::map(self.host.borrow(), Host::sim)
+    }
+
+    /// The simulation, mutably.
+    pub(crate) fn sim_mut(&self) -> RefMut<'_, Sim> {
+        RefMut::map(self.host.borrow_mut(), Host::sim_mut)
+    }
+
     /// The stack of `pod` and the current time, for a socket operation. Errors if the pod is
     /// gone or has no smoltcp stack.
     pub(crate) fn with_stack<R>(
@@ -245,7 +282,7 @@ impl World {
         pod: NetnsId,
         f: impl FnOnce(&mut SmolStack, Time) -> std::io::Result<R>,
     ) -> std::io::Result<R> {
-        let mut sim = self.sim.borrow_mut();
+        let mut sim = self.sim_mut();
         let now = sim.now();
         let stack = sim.stack_mut::<SmolStack>(pod).ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::NotConnected, "the pod's network is gone")
@@ -256,7 +293,7 @@ impl World {
     /// Has the stack of `pod` polled at the current instant (it changed: data queued, a socket
     /// opened or closed), and makes sure the driver notices.
     pub(crate) fn kick(&self, pod: NetnsId) {
-        self.sim.borrow_mut().kick(pod);
+        self.sim_mut().kick(pod);
         self.shared.notify();
     }
 
@@ -357,7 +394,7 @@ impl World {
                 self.poll_task(id);
                 progressed = true;
             }
-            let mut sim = self.sim.borrow_mut();
+            let mut sim = self.sim_mut();
             let now = sim.now();
             if sim.next_event_time().is_some_and(|t| t <= now) {
                 sim.run_until(now);
@@ -428,7 +465,7 @@ pub(crate) async fn drive(world: Rc<World>, limit: Time, done: &mut dyn FnMut() 
         world.tokio_origin.set(Some(tokio::time::Instant::now()));
     }
     // The engine may have been run directly between two runs: catch tokio up.
-    let lag = world.sim.borrow().now().saturating_since(world.tokio_now());
+    let lag = world.sim().now().saturating_since(world.tokio_now());
     if !lag.is_zero() {
         tokio::time::advance(lag).await;
     }
@@ -443,22 +480,22 @@ pub(crate) async fn drive(world: Rc<World>, limit: Time, done: &mut dyn FnMut() 
         if world.has_work() {
             continue;
         }
-        let now = world.sim.borrow().now();
+        let now = world.sim().now();
         if now >= limit {
             return Stop::Limit;
         }
-        let next_event = world.sim.borrow().next_event_time();
+        let next_event = world.sim().next_event_time();
         let target = next_event.map_or(limit, |t| t.min(limit));
         let elapsed = world.since_origin(now);
         let boundary = world.origin + Duration::from_nanos((elapsed / TICK + 1) * TICK);
         if target < boundary {
             tokio::time::advance(target.saturating_since(now)).await;
-            world.sim.borrow_mut().run_until(target);
+            world.sim_mut().run_until(target);
             continue;
         }
         if !elapsed.is_multiple_of(TICK) {
             tokio::time::advance(boundary.saturating_since(now)).await;
-            world.sim.borrow_mut().run_until(boundary);
+            world.sim_mut().run_until(boundary);
             continue;
         }
         // On a tick boundary with nothing before the next one: let tokio jump.
@@ -479,7 +516,7 @@ pub(crate) async fn drive(world: Rc<World>, limit: Time, done: &mut dyn FnMut() 
         .await;
         world.shared.lock().driver = None;
         let t = world.tokio_now();
-        let mut sim = world.sim.borrow_mut();
+        let mut sim = world.sim_mut();
         if t > sim.now() {
             sim.run_until(t);
         }

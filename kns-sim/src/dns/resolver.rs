@@ -537,6 +537,25 @@ fn refusals(cx: &mut AppCx<'_>, icmp: Option<IcmpHandle>) -> Vec<(u16, SocketAdd
     out
 }
 
+/// How one name fared, from the answer to each of its queries (`None`: no server answered):
+/// an answer if any query got records of its type, a timeout if any query got nothing, else
+/// the first answer's code. Shared by [`Lookup`] and the async pods' resolver.
+pub(crate) fn name_outcome(results: &[(RecordType, Option<&Message>)]) -> NameOutcome {
+    let has = |m: &Message, t: RecordType| m.answers.iter().any(|r| r.data.record_type() == t);
+    if results.iter().any(|(t, r)| r.is_some_and(|m| m.rcode == Rcode::NoError && has(m, *t))) {
+        return NameOutcome::Answer;
+    }
+    match results.first() {
+        Some((_, Some(first))) if results.iter().all(|(_, r)| r.is_some()) => match first.rcode {
+            Rcode::NoError => NameOutcome::NoData,
+            Rcode::NxDomain => NameOutcome::NxDomain,
+            Rcode::ServFail => NameOutcome::ServFail,
+            _ => NameOutcome::OtherError,
+        },
+        _ => NameOutcome::Timeout,
+    }
+}
+
 /// Which address families a [`Lookup`] asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -648,24 +667,12 @@ impl Lookup {
 
     /// How the current name fared, once every exchange finished.
     fn outcome(&self) -> Option<NameOutcome> {
-        let results: Vec<&Option<Message>> =
-            self.current.iter().map(|e| e.result.as_ref()).collect::<Option<_>>()?;
-        let has = |m: &Message, t: RecordType| m.answers.iter().any(|r| r.data.record_type() == t);
-        if self.current.iter().zip(&results).any(|(e, r)| {
-            r.as_ref().is_some_and(|m| m.rcode == Rcode::NoError && has(m, e.question.qtype))
-        }) {
-            return Some(NameOutcome::Answer);
-        }
-        if results.iter().any(|r| r.is_none()) {
-            return Some(NameOutcome::Timeout);
-        }
-        let first = results[0].as_ref().expect("checked: every exchange answered");
-        Some(match first.rcode {
-            Rcode::NoError => NameOutcome::NoData,
-            Rcode::NxDomain => NameOutcome::NxDomain,
-            Rcode::ServFail => NameOutcome::ServFail,
-            _ => NameOutcome::OtherError,
-        })
+        let results: Vec<(RecordType, Option<&Message>)> = self
+            .current
+            .iter()
+            .map(|e| e.result.as_ref().map(|r| (e.question.qtype, r.as_ref())))
+            .collect::<Option<_>>()?;
+        Some(name_outcome(&results))
     }
 
     fn answer(&self, name: String) -> LookupAnswer {

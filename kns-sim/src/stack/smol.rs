@@ -528,8 +528,13 @@ impl IpStack for SmolStack {
         }
         self.egress(now);
         self.core.rearm_listeners();
-        self.run_apps(now);
-        self.egress(now);
+        if !self.apps.is_empty() {
+            // Only apps queue data between the two egress passes; without any (async pods
+            // drive sockets from outside the poll), the second pass would rescan every socket
+            // for nothing.
+            self.run_apps(now);
+            self.egress(now);
+        }
         self.core.reap_orphans(now);
         out.append(&mut self.core.device.tx);
 
