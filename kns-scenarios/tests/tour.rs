@@ -16,7 +16,7 @@ fn the_whole_tour_passes_and_its_text_is_stable() {
     let out = kns(&["tour"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(text.matches("\n=> ok\n").count(), 11, "{text}");
+    assert_eq!(text.matches("\n=> ok\n").count(), 12, "{text}");
     assert!(!text.contains("FAILED"), "{text}");
     insta::assert_snapshot!(text);
 }
@@ -27,7 +27,7 @@ fn json_records_every_step_with_its_commands_and_observations() {
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     let steps = v["steps"].as_array().expect("a steps array");
-    assert_eq!(steps.len(), 11);
+    assert_eq!(steps.len(), 12);
     for (i, s) in steps.iter().enumerate() {
         assert_eq!(s["number"], i + 1);
         assert_eq!(s["ok"], true, "{s}");
@@ -37,7 +37,7 @@ fn json_records_every_step_with_its_commands_and_observations() {
         assert!(!s["commands"].as_array().unwrap().is_empty(), "{s}");
         assert!(!s["observations"].as_array().unwrap().is_empty(), "{s}");
     }
-    assert_eq!(steps[8]["id"], "network-policy");
+    assert_eq!(steps[9]["id"], "network-policy");
     let obs = steps[3]["observations"].as_array().unwrap();
     assert!(obs.iter().any(|o| o.as_str().unwrap().contains("NAMESPACE   NAME")), "pods view");
 }
@@ -60,6 +60,7 @@ fn list_names_every_step_without_running_them() {
             "cni",
             "services",
             "discovery",
+            "ingress",
             "network-policy",
             "pod-restart",
             "service-stays"
@@ -73,13 +74,13 @@ fn one_step_runs_alone() {
     let out = kns(&["tour", "--step", "2"]);
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
-    assert!(text.starts_with("Step 2/11 [routing]"), "{text}");
-    assert!(!text.contains("Step 1/11") && !text.contains("Step 3/11"));
+    assert!(text.starts_with("Step 2/12 [routing]"), "{text}");
+    assert!(!text.contains("Step 1/12") && !text.contains("Step 3/12"));
     assert!(text.contains("$ ip -n left route add 10.0.2.0/24 via 10.0.1.1"), "{text}");
     assert!(text.contains("Network is unreachable"), "{text}");
-    let bad = kns(&["tour", "--step", "12"]);
+    let bad = kns(&["tour", "--step", "13"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("no step 12"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no step 13"));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use kns_core::manifest::load_str;
 use kns_core::model::{Cluster, PodId};
 use kns_sim::cluster::{ClusterNet, Source};
 use kns_sim::dns::RecordType;
-use kns_sim::stack::apps::{ProbeConfig, ProbeOutcome};
+use kns_sim::stack::apps::{HttpClient, HttpClientConfig, ProbeConfig, ProbeOutcome};
 
 use super::cluster_steps::{build_with, connect};
 use super::{Mismatch, Recorder, StepDef};
@@ -71,6 +71,14 @@ spec:
   selector: {app: web}
   ports: [{name: http, port: 80, targetPort: http, nodePort: 30080}]
 ---
+apiVersion: v1
+kind: Service
+metadata: {name: web-lb, namespace: default}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
 apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: db, namespace: default}
@@ -119,6 +127,67 @@ spec:
   containers: [{name: curl, ports: [{containerPort: 8080}]}]
 "#;
 
+/// The Ingress step's additions: an ingress-nginx controller behind a NodePort Service, a
+/// second web application (`shop`), and one Ingress routing two hosts and two paths.
+pub const INGRESS: &str = r#"---
+apiVersion: v1
+kind: Namespace
+metadata: {name: ingress-nginx}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ingress-nginx-controller, namespace: ingress-nginx}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app.kubernetes.io/name: ingress-nginx, app.kubernetes.io/component: controller}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: ingress-nginx, app.kubernetes.io/component: controller}}
+    spec:
+      containers: [{name: controller, ports: [{name: http, containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ingress-nginx-controller, namespace: ingress-nginx}
+spec:
+  type: NodePort
+  selector: {app.kubernetes.io/name: ingress-nginx, app.kubernetes.io/component: controller}
+  ports: [{name: http, port: 80, targetPort: http, nodePort: 30090}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec:
+      containers: [{name: shop, ports: [{name: http, containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: shop, namespace: default}
+spec:
+  selector: {app: shop}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: front, namespace: default}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: www.example.test
+    http:
+      paths:
+      - {path: /shop, pathType: Prefix, backend: {service: {name: shop, port: {number: 80}}}}
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}
+  - host: api.prod.example.test
+    http:
+      paths:
+      - {path: /cart, pathType: Exact, backend: {service: {name: shop, port: {number: 80}}}}
+"#;
+
 /// The Endpoints of `legacy`, written by hand because the Service has no selector.
 fn legacy_endpoints(ip: IpAddr) -> String {
     format!(
@@ -128,23 +197,28 @@ fn legacy_endpoints(ip: IpAddr) -> String {
 }
 
 fn build(rec: &mut Recorder) -> Result<ClusterNet, Mismatch> {
+    rec.command(
+        "kns cluster -f services.yaml   # CoreDNS; Deployment web (2 replicas) behind Services web\n\
+         # (NodePort) and web-lb (LoadBalancer); StatefulSet db behind a headless Service;\n\
+         # legacy (Endpoints by hand); ExternalName search",
+    );
+    build_from(rec, MANIFEST)
+}
+
+/// Builds `base` (the Service manifest, maybe with additions) plus legacy's Endpoints.
+fn build_from(rec: &mut Recorder, base: &str) -> Result<ClusterNet, Mismatch> {
     let fail = |e: String| Mismatch {
         expected: "the Service tour's manifest to load".into(),
         observed: e,
     };
-    let first: Cluster =
-        load_str("services.yaml", MANIFEST).map_err(|e| fail(e.to_string()))?.cluster;
+    let first: Cluster = load_str("services.yaml", base).map_err(|e| fail(e.to_string()))?.cluster;
     // The manual Endpoints name the address the legacy pod will get.
     let legacy = first
         .pod_by_ref("default/legacy")
         .map(|p| p.ip)
         .ok_or_else(|| fail("no legacy pod".into()))?;
-    let text = format!("{MANIFEST}{}", legacy_endpoints(legacy));
+    let text = format!("{base}{}", legacy_endpoints(legacy));
     let cluster = load_str("services.yaml", &text).map_err(|e| fail(e.to_string()))?.cluster;
-    rec.command(
-        "kns cluster -f services.yaml   # CoreDNS; Deployment web (2 replicas) behind Service web;\n\
-         # StatefulSet db behind a headless Service; legacy (Endpoints by hand); ExternalName search",
-    );
     build_with(rec, cluster)
 }
 
@@ -251,6 +325,19 @@ all reach the same Service.",
             run: discovery,
         },
         StepDef {
+            id: "ingress",
+            title: "Ingress: HTTP routing by host and path",
+            explanation: "\
+A Service works on addresses and ports; it knows nothing of HTTP. An Ingress describes
+L7 routing: requests for a host name and a path go to a Service. The Ingress object does
+nothing by itself: an ingress controller (here an NGINX-like one, reached from outside
+through its NodePort Service) reads the Ingresses, accepts the HTTP connection, picks the
+backend Service by the Host header and the path (Exact or Prefix), and opens its own
+connection to it. One address can thus serve many sites and APIs, like a gateway for
+api.<zone>.<domain>; a request that matches no rule gets 404 from the controller.",
+            run: ingress,
+        },
+        StepDef {
             id: "service-stays",
             title: "Pods come and go, the Service stays",
             explanation: "\
@@ -323,6 +410,28 @@ fn services(rec: &mut Recorder) -> Result<(), Mismatch> {
         answered_by(&outside).is_some_and(|r| r.starts_with("web-")),
         "a host outside the cluster to reach web through node-2's NodePort",
         &outside,
+    )?;
+
+    let lb = net
+        .cluster()
+        .service_by_name("default", "web-lb")
+        .and_then(|s| s.load_balancer_ips.first().copied())
+        .ok_or_else(|| Mismatch {
+            expected: "web-lb to get an external IP from the pool".into(),
+            observed: "pending".into(),
+        })?;
+    rec.command("kubectl get svc web-lb   # EXTERNAL-IP from the load-balancer pool");
+    let leader = net.lb_leader(lb).map(|n| net.cluster().node(n).name.clone());
+    rec.observe(format!(
+        "web-lb  LoadBalancer  external IP {lb}, announced by {}",
+        leader.as_deref().unwrap_or("no node")
+    ));
+    rec.expect(leader.is_some(), "exactly one node to answer ARP for the external IP", lb)?;
+    let via_lb = connect(rec, &mut net, ("internet", Source::Internet), (&lb.to_string(), lb), 80)?;
+    rec.expect(
+        answered_by(&via_lb).is_some_and(|r| r.starts_with("web-")),
+        "a host outside the cluster to reach web through the load balancer's address",
+        &via_lb,
     )?;
 
     let legacy_ip = service_ip(&net, "legacy")?;
@@ -453,5 +562,85 @@ fn service_stays(rec: &mut Recorder) -> Result<(), Mismatch> {
         "both web pods, old and restarted, to keep answering",
         answers.join(" "),
     )?;
+    Ok(())
+}
+
+/// One HTTP GET from `source` with an optional Host header: (status, body), or curl's error.
+fn http_get(
+    net: &mut ClusterNet,
+    source: Source,
+    url: &str,
+    host: Option<&str>,
+) -> Result<Result<(u16, String), String>, Mismatch> {
+    let ns = net.source_ns(source).map_err(failed("a source namespace"))?;
+    let mut config = HttpClientConfig::get(url);
+    if let Some(h) = host {
+        config.headers.push(("Host".into(), h.into()));
+    }
+    let limit = config.max_time + std::time::Duration::from_secs(5);
+    let got = net
+        .run_app(ns, HttpClient::new(config), limit, |c| {
+            c.exit_code().map(|code| match c.reply() {
+                Some(r) if code == 0 => {
+                    Ok((r.status, String::from_utf8_lossy(&r.body).trim().to_string()))
+                }
+                _ => Err(c.output().trim().to_string()),
+            })
+        })
+        .map_err(failed("curl to run"))?;
+    got.ok_or_else(|| Mismatch { expected: "curl to finish".into(), observed: url.into() })
+}
+
+fn ingress(rec: &mut Recorder) -> Result<(), Mismatch> {
+    rec.command(
+        "kns cluster -f services.yaml -f ingress.yaml   # + an ingress-nginx controller\n\
+         # (NodePort 30090), a Deployment shop, and the Ingress `front`",
+    );
+    let text = format!("{MANIFEST}{INGRESS}");
+    let mut net = build_from(rec, &text)?;
+    rec.command("kubectl describe ingress front   # its rules");
+    let rules: Vec<String> = net
+        .cluster()
+        .ingresses
+        .iter()
+        .flat_map(|i| &i.rules)
+        .flat_map(|r| {
+            let host = r.host.clone().unwrap_or_else(|| "*".into());
+            r.paths.iter().map(move |p| {
+                format!(
+                    "{host:<22} {:<6} ({:?}) -> {}:{}",
+                    p.path, p.path_type, p.backend.service, p.backend.port
+                )
+            })
+        })
+        .collect();
+    rec.observe(rules.join("\n"));
+    rec.expect(rules.len() == 3, "three routes in the Ingress", rules.len())?;
+    let node = net.nodes()[0].ip;
+    let cases: [(&str, &str, u16, &str); 6] = [
+        ("www.example.test", "/", 200, "web-"),
+        ("www.example.test", "/shop/basket", 200, "shop-"),
+        ("www.example.test", "/shopping", 200, "web-"),
+        ("api.prod.example.test", "/cart", 200, "shop-"),
+        ("api.prod.example.test", "/cart/1", 404, ""),
+        ("unknown.example.test", "/", 404, ""),
+    ];
+    for (host, path, want, body) in cases {
+        let url = format!("http://{node}:30090{path}");
+        rec.command(format!("curl -H 'Host: {host}' {url}   # from the internet"));
+        let got = http_get(&mut net, Source::Internet, &url, Some(host))?;
+        let shown = match &got {
+            Ok((status, text)) => format!("HTTP {status}: {}", text.lines().next().unwrap_or("")),
+            Err(e) => e.clone(),
+        };
+        rec.observe(shown.clone());
+        let ok = matches!(&got, Ok((s, t)) if *s == want && t.starts_with(body));
+        let what = if want == 200 {
+            format!("{host}{path} to be served by a {}pod", body)
+        } else {
+            format!("{host}{path} to match no rule: 404 from the controller")
+        };
+        rec.expect(ok, &what, shown)?;
+    }
     Ok(())
 }
