@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 use kns_core::flow::{PortProtocol, Protocol};
 use kns_scenarios::scenario::{self, PodFlow, RunOptions, Scenario};
 
+const API_GATEWAY: &str = include_str!("../scenarios/api-gateway.yaml");
+
 fn kns(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kns")).args(args).output().expect("the kns binary runs")
 }
@@ -220,4 +222,47 @@ fn cli_pcap_writes_one_file_per_pod_interface() {
     }
     assert!(frames >= 6, "the client's two probes are in its capture ({frames} frames)");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_wrong_http_expectation_fails_with_a_readable_message() {
+    let front = "http://nodeport/istio-ingressgateway.istio-system:80/keycloak";
+    let s = Scenario::new("gw")
+        .nodes(3)
+        .apply_file("api-gateway.yaml", API_GATEWAY)
+        .expect_http("internet", front, "api.cmn.shasta.example.com", 200, "cray-smd")
+        .expect_http("internet", front, "nobody.example.com", 200, "")
+        .expect_http("internet", "nodeport/x", "", 200, "");
+    let report = s.run(&RunOptions::default()).unwrap();
+    assert_eq!((report.passed, report.failed), (0, 3), "{}", report.render_text());
+    let host = |h: &str| format!("internet -> curl -H 'Host: {h}' {front}");
+    assert_eq!(
+        report.failures(),
+        [
+            format!(
+                "check 1 ({}): the emulator disagrees: expected HTTP 200, body containing \
+                 \"cray-smd\", observed HTTP 200, body \"keycloak-0\"",
+                host("api.cmn.shasta.example.com")
+            ),
+            format!(
+                "check 2 ({}): the emulator disagrees: expected HTTP 200, observed HTTP 404, \
+                 body \"404 Not Found: default backend - 404\"",
+                host("nobody.example.com")
+            ),
+            "check 3 (internet -> curl nodeport/x): the URL `nodeport/x` is not http:// \
+             (write http://TARGET:PORT/PATH)"
+                .to_string(),
+        ]
+    );
+    let text = report.render_text();
+    assert!(
+        text.contains(&format!("[FAIL]  1. {}\n", host("api.cmn.shasta.example.com"))),
+        "{text}"
+    );
+    assert!(
+        text.contains("          curl -H 'Host: api.cmn.shasta.example.com' http://"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["steps"][1]["observed"], "HTTP 200, body \"keycloak-0\"");
 }

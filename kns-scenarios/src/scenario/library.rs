@@ -122,23 +122,41 @@ fn api_gateway() -> Scenario {
     let gitea = "services/gitea-vcs";
     let kafka = "sma/cluster-kafka-0";
     let grafana = "sma/sma-grafana";
-    // FIXME(ingress): once kns-sim has an Ingress controller, add checks that route by host
-    // name through the gateway (`api.cmn.shasta.example.com/keycloak` reaches keycloak-0,
-    // `api.can...` and `api.chn...` too, an unknown host gets 404). Until then the gateway pod
-    // itself is probed through its node port, and its upstream reach through the Services.
+    // The gateway pod is an ingress controller serving the manifest's Ingress rules on its
+    // `http` port, behind the node port 30080.
+    let front = "http://nodeport/istio-ingressgateway.istio-system:80";
+    let cmn = "api.cmn.shasta.example.com";
+    let url = |path: &str| format!("{front}{path}");
     Scenario::new("api-gateway")
         .about(
-            "Traffic enters only through the API gateway; each database admits its one client.\n\
+            "Traffic enters only through the API gateway, routed by host name; each database admits its one client.\n\
              The seed's system management platform: outside clients reach the gateway's node port,\n\
-             only the gateway reaches the REST services (api-gateway-upstream), and keycloak-database,\n\
-             sma-postgres, hms-mariadb, sma-zookeeper, hms-badger, api-gateway-database and\n\
-             vcs-database each let exactly one client reach a database.",
+             which routes api.cmn/api.can/api.chn.shasta.example.com by path to the REST services\n\
+             (an unknown host gets 404); only the gateway reaches those services (api-gateway-upstream),\n\
+             and keycloak-database, sma-postgres, hms-mariadb, sma-zookeeper, hms-badger,\n\
+             api-gateway-database and vcs-database each let exactly one client reach a database.",
         )
         .nodes(3)
         .apply_file("api-gateway.yaml", API_GATEWAY)
-        // The front door, and no side door.
-        .expect_answer("internet", "nodeport/istio-ingressgateway.istio-system", 80, "istio-ingressgateway")
+        // The front door: by host name and path to the backend that answers.
+        .expect_allowed("internet", "nodeport/istio-ingressgateway.istio-system", 80)
+        .expect_http("internet", &url("/keycloak/realms/shasta"), cmn, 200, "keycloak-0")
+        .expect_http("internet", &url("/apis/smd/hsm/v2/State/Components"), cmn, 200, "cray-smd")
+        .expect_http("internet", &url("/apis/badger"), cmn, 200, "cray-hms-badger-api")
+        .expect_http("internet", &url("/vcs"), cmn, 200, "gitea-vcs")
+        .expect_http("internet", &url("/keycloak"), "api.can.shasta.example.com", 200, "keycloak-0")
+        .expect_http("internet", &url("/keycloak"), "api.chn.shasta.example.com", 200, "keycloak-0")
+        // What no rule routes: another host, a path only cmn has, a path no host has.
+        .expect_http("internet", &url("/keycloak"), "api.example.com", 404, "default backend - 404")
+        .expect_http("internet", &url("/apis/smd"), "api.can.shasta.example.com", 404, "")
+        .expect_http("internet", &url("/"), cmn, 404, "")
+        // No side door: the backends themselves cannot be reached from outside, and from a pod
+        // other than the gateway they are filtered.
         .expect_denied("internet", keycloak, 8080)
+        .expect_http("internet", "http://services/keycloak-0:8080/keycloak", "", 0, "")
+        .expect_http(kafka, "http://svc/keycloak.services:8080/keycloak", "", 0, "")
+        .expect_denied(kafka, "svc/keycloak.services", 8080)
+        .expect_http(gateway, "http://svc/keycloak.services:8080/keycloak", "", 200, "keycloak-0")
         // Only the gateway reaches the upstream services, here through their Services.
         .expect_answer(gateway, "svc/keycloak.services", 8080, "keycloak-0")
         .expect_answer(gateway, "svc/cray-smd.services", 80, "cray-smd")

@@ -81,6 +81,22 @@ pub struct Expectation {
     pub want: Want,
 }
 
+/// One HTTP request (`curl -H 'Host: HOST' URL`) and the answer it should get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpExpectation {
+    /// Source (see [`endpoints::source`]).
+    pub from: String,
+    /// `http://TARGET:PORT[/PATH]`, TARGET written as for [`endpoints::target`]
+    /// (`nodeport/NAME.NS:80/keycloak` probes the Service's node port for its port 80).
+    pub url: String,
+    /// The `Host` header, when it is not the URL's address.
+    pub host: Option<String>,
+    /// The status wanted; 0 means no HTTP answer at all (curl's `000`: refused, timed out).
+    pub status: u16,
+    /// Text the body must contain (agnhost answers with its pod's name).
+    pub body_contains: Option<String>,
+}
+
 /// A pod-to-pod flow named by `namespace/name` references.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PodFlow {
@@ -139,6 +155,8 @@ pub enum Step {
     },
     /// One probe and its expectation.
     Expect(Expectation),
+    /// One HTTP request and the answer it should get.
+    ExpectHttp(HttpExpectation),
     /// The whole matrix against a set of flows.
     Exactly(ExactFlows),
 }
@@ -240,6 +258,28 @@ impl Scenario {
         self.expect(from, to, port, Want::AnsweredBy(name.to_string()))
     }
 
+    /// Expects `curl -H 'Host: HOST' URL` from `from` to answer `status` with a body containing
+    /// `body` (see [`HttpExpectation`]); an empty `host` sends the URL's address, an empty
+    /// `body` checks the status only, `status` 0 wants no HTTP answer at all.
+    pub fn expect_http(
+        mut self,
+        from: &str,
+        url: &str,
+        host: &str,
+        status: u16,
+        body: &str,
+    ) -> Scenario {
+        let some = |t: &str| (!t.is_empty()).then(|| t.to_string());
+        self.steps.push(Step::ExpectHttp(HttpExpectation {
+            from: from.to_string(),
+            url: url.to_string(),
+            host: some(host),
+            status,
+            body_contains: some(body),
+        }));
+        self
+    }
+
     /// Expects each source in `allowed` to get through to `to` and each in `denied` not to.
     pub fn expect_reach(
         mut self,
@@ -330,6 +370,20 @@ mod tests {
         assert!(matches!(&s.steps()[0], Step::Apply { file, .. } if file == "x.yaml"));
         let Step::Expect(e) = &s.steps()[3] else { panic!("an expectation") };
         assert_eq!((e.port.to_string(), &e.want), ("53/UDP".to_string(), &Want::Denied));
+    }
+
+    #[test]
+    fn http_expectations_keep_empty_host_and_body_as_none() {
+        let s = Scenario::new("x")
+            .expect_http("internet", "http://a/b:80/", "h.example", 404, "")
+            .expect_http("a/c", "http://svc/web.default:80", "", 200, "web");
+        let Step::ExpectHttp(a) = &s.steps()[0] else { panic!("an HTTP expectation") };
+        assert_eq!(
+            (a.host.as_deref(), a.status, a.body_contains.as_deref()),
+            (Some("h.example"), 404, None)
+        );
+        let Step::ExpectHttp(b) = &s.steps()[1] else { panic!("an HTTP expectation") };
+        assert_eq!((b.host.as_deref(), b.body_contains.as_deref()), (None, Some("web")));
     }
 
     #[test]

@@ -23,7 +23,8 @@ pub struct CheckReport {
     /// Why the check failed, in one sentence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
-    /// Details: the differences of a flow-set check, one per line.
+    /// Details, one per line: the differences of a flow-set check, the request an HTTP check
+    /// sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
     /// Every hop of the probe's frames (with `--trace`).

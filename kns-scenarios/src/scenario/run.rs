@@ -12,11 +12,11 @@ use kns_core::proxy::ServiceTable;
 use kns_sim::cluster::{ClusterNet, ClusterOptions, Source, delivered, outcome_word};
 use kns_sim::net::CaptureId;
 use kns_sim::stack::SmolStack;
-use kns_sim::stack::apps::{AgnhostServer, ProbeOutcome};
+use kns_sim::stack::apps::{AgnhostServer, HttpClient, HttpClientConfig, ProbeOutcome};
 
 use super::endpoints::{self, answered_by};
 use super::report::{CaptureFile, CheckReport, Report, StepReport};
-use super::{ExactFlows, Expectation, PodFlow, Scenario, Step, Want};
+use super::{ExactFlows, Expectation, HttpExpectation, PodFlow, Scenario, Step, Want};
 
 /// How to run a scenario.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -175,6 +175,11 @@ impl Scenario {
                     let w = self.world(&mut world, &applied, opts)?;
                     number += 1;
                     steps.push(StepReport::Check(check_one(w, e, number, opts)));
+                }
+                Step::ExpectHttp(e) => {
+                    let w = self.world(&mut world, &applied, opts)?;
+                    number += 1;
+                    steps.push(StepReport::Check(check_http(w, e, number, opts)));
                 }
                 Step::Exactly(e) => {
                     let w = self.world(&mut world, &applied, opts)?;
@@ -478,6 +483,117 @@ fn check_one(w: &mut World, e: &Expectation, number: usize, opts: &RunOptions) -
     report
 }
 
+/// Splits `http://TARGET:PORT[/PATH]` into its target, port and path (`/` when none).
+fn split_url(url: &str) -> Result<(&str, u16, &str), String> {
+    let bad = |why: &str| format!("the URL `{url}` {why} (write http://TARGET:PORT/PATH)");
+    let rest = url.strip_prefix("http://").ok_or_else(|| bad("is not http://"))?;
+    let (target, rest) = rest.split_once(':').ok_or_else(|| bad("has no :PORT"))?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let port = rest[..end].parse::<u16>().map_err(|_| bad("has no numeric port"))?;
+    let path = if end == rest.len() { "/" } else { &rest[end..] };
+    if target.is_empty() {
+        return Err(bad("has no target"));
+    }
+    Ok((target, port, path))
+}
+
+/// What curl got, in words: `HTTP 200, body "keycloak-0"`, or why there was no answer.
+fn http_words(status: u16, body: &str) -> String {
+    format!("HTTP {status}, body {:?}", body.trim())
+}
+
+/// How long curl may take in all (its own limits, and a margin for the run to see it exit).
+fn curl_limit(config: &HttpClientConfig) -> std::time::Duration {
+    config.max_time + std::time::Duration::from_secs(5)
+}
+
+fn check_http(w: &mut World, e: &HttpExpectation, number: usize, opts: &RunOptions) -> CheckReport {
+    let host = e.host.as_deref().map(|h| format!("-H 'Host: {h}' ")).unwrap_or_default();
+    let mut report = CheckReport {
+        number,
+        what: format!("{} -> curl {host}{}", e.from, e.url),
+        expected: match (e.status, &e.body_contains) {
+            (0, _) => "no HTTP answer (curl prints 000)".into(),
+            (s, Some(b)) => format!("HTTP {s}, body containing {b:?}"),
+            (s, None) => format!("HTTP {s}"),
+        },
+        observed: String::new(),
+        engine: None,
+        ok: false,
+        failure: None,
+        details: Vec::new(),
+        trace: Vec::new(),
+    };
+    let request = split_url(&e.url).map_err(endpoints::EndpointError::Unknown).and_then(
+        |(target, port, path)| {
+            let source = endpoints::source(w.net.cluster(), &e.from)?;
+            let t = endpoints::target(&w.net, target, PortProtocol::new(port, Protocol::Tcp))?;
+            let ns = w
+                .net
+                .source_ns(source)
+                .map_err(|err| endpoints::EndpointError::Probe(err.to_string()))?;
+            Ok((ns, t.addr, path.to_string()))
+        },
+    );
+    let (ns, addr, path) = match request {
+        Ok(r) => r,
+        Err(err) => {
+            report.observed = "nothing: the request could not start".into();
+            report.failure = Some(err.to_string());
+            return report;
+        }
+    };
+    let mut config = HttpClientConfig::get(&format!("http://{addr}{path}"));
+    if let Some(h) = &e.host {
+        config.headers.push(("Host".into(), h.clone()));
+    }
+    report.details.push(format!("curl {host}{}", config.url));
+    let limit = curl_limit(&config);
+    if opts.trace {
+        w.net.sim_mut().enable_trace();
+    }
+    let got = w.net.run_app(ns, HttpClient::new(config), limit, |c| {
+        c.exit_code().map(|code| match c.reply() {
+            Some(r) if code == 0 => Ok((r.status, String::from_utf8_lossy(&r.body).into_owned())),
+            _ => Err(format!("curl exit {code}: {}", c.output().trim())),
+        })
+    });
+    if opts.trace {
+        report.trace = w.net.sim_mut().take_trace().iter().map(ToString::to_string).collect();
+        w.net.sim_mut().disable_trace();
+    }
+    let got = match got {
+        Ok(Some(got)) => got,
+        Ok(None) => {
+            report.observed = "nothing: curl did not finish".into();
+            report.failure = Some(format!("curl did not exit within {}s", limit.as_secs()));
+            return report;
+        }
+        Err(err) => {
+            report.observed = "nothing: the request could not start".into();
+            report.failure = Some(err.to_string());
+            return report;
+        }
+    };
+    let (status, body) = match &got {
+        Ok((status, body)) => (*status, body.as_str()),
+        Err(_) => (0, ""),
+    };
+    report.observed = match &got {
+        Ok((status, body)) => http_words(*status, body),
+        Err(why) => format!("no HTTP answer ({why})"),
+    };
+    let body_ok = e.body_contains.as_ref().is_none_or(|b| body.contains(b.as_str()));
+    report.ok = status == e.status && (e.status == 0 || body_ok);
+    if !report.ok {
+        report.failure = Some(format!(
+            "the emulator disagrees: expected {}, observed {}",
+            report.expected, report.observed
+        ));
+    }
+    report
+}
+
 /// With `--trace`, how many of a flow set's wrong flows are probed again, one by one, traced.
 const TRACED_DIFFERENCES: usize = 3;
 
@@ -610,4 +726,27 @@ fn trace_flow(w: &mut World, flow: &PodFlow) -> Vec<String> {
         Err(e) => format!("=> {e}"),
     });
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_target_port_and_path() {
+        assert_eq!(
+            split_url("http://nodeport/gw.istio-system:80/keycloak/x?y=1"),
+            Ok(("nodeport/gw.istio-system", 80, "/keycloak/x?y=1"))
+        );
+        assert_eq!(
+            split_url("http://services/keycloak-0:8080"),
+            Ok(("services/keycloak-0", 8080, "/"))
+        );
+        assert_eq!(split_url("http://10.0.0.1:80?q"), Ok(("10.0.0.1", 80, "?q")));
+        for bad in ["https://a:1/", "http://a/b/c", "http://a:x/", "http://:80/", "http://a:70000"]
+        {
+            let err = split_url(bad).unwrap_err();
+            assert!(err.contains(bad) && err.contains("http://TARGET:PORT/PATH"), "{err}");
+        }
+    }
 }
