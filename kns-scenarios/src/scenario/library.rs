@@ -13,6 +13,8 @@ const AND_FROM: &str = include_str!("../../scenarios/tour/web-and.yaml");
 const OR_FROM: &str = include_str!("../../scenarios/tour/web-or.yaml");
 const IP_BLOCK: &str = include_str!("../../scenarios/tour/web-from-outside.yaml");
 const DB_NO_EGRESS: &str = include_str!("../../scenarios/tour/db-no-egress.yaml");
+const SERVICES: &str = include_str!("../../scenarios/tour/services.yaml");
+const INGRESS: &str = include_str!("../../scenarios/tour/ingress.yaml");
 const API_GATEWAY: &str = include_str!("../../scenarios/api-gateway.yaml");
 const VERRAZZANO: &str = include_str!("../../scenarios/verrazzano-ports.yaml");
 
@@ -29,6 +31,7 @@ pub fn all() -> Vec<Scenario> {
         snat_outside(),
         network_policy(),
         pod_restart(),
+        services(),
         api_gateway(),
         verrazzano_ports(),
     ]
@@ -112,6 +115,29 @@ fn pod_restart() -> Scenario {
         .restart(WEB)
         .expect_answer(CLIENT, WEB, 80, "web")
         .expect_denied(CLIENT, "was:default/web", 80)
+}
+
+fn services() -> Scenario {
+    let client = "default/client";
+    let front = "http://nodeport/ingress-nginx-controller.ingress-nginx:80";
+    Scenario::new("services")
+        .about(
+            "Every kind of Service and Ingress, reached with real packets (the tour's services and ingress).\n\
+             ClusterIP and NodePort in front of two web pods, a LoadBalancer address announced by one\n\
+             node, a Service without a selector and its hand-written Endpoints, and an NGINX-like\n\
+             Ingress routing by host and path.",
+        )
+        .apply_file("services.yaml", SERVICES)
+        .apply_file("ingress.yaml", INGRESS)
+        .expect_allowed(client, "svc/web.default", 80)
+        .expect_allowed("internet", "nodeport/web.default", 80)
+        .expect_allowed("internet", "192.168.0.240", 80)
+        .expect_answer(client, "svc/legacy.default", 80, "legacy")
+        .expect_http("internet", &format!("{front}/"), "www.example.test", 200, "web-")
+        .expect_http("internet", &format!("{front}/shop/basket"), "www.example.test", 200, "shop-")
+        .expect_http("internet", &format!("{front}/cart"), "api.prod.example.test", 200, "shop-")
+        .expect_http("internet", &format!("{front}/cart/1"), "api.prod.example.test", 404, "")
+        .expect_http("internet", &format!("{front}/"), "unknown.example.test", 404, "")
 }
 
 fn api_gateway() -> Scenario {

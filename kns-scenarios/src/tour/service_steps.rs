@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use kns_core::flow::Protocol;
 use kns_core::manifest::load_str;
-use kns_core::model::{Cluster, PodId};
+use kns_core::model::PodId;
 use kns_sim::cluster::{ClusterNet, Source};
 use kns_sim::dns::RecordType;
 use kns_sim::stack::apps::{HttpClient, HttpClientConfig, ProbeConfig, ProbeOutcome};
@@ -19,182 +19,11 @@ use crate::scenario::endpoints::answered_by;
 /// The Service steps' cluster: CoreDNS in kube-system, `web` (two replicas serving on the
 /// container port named `http`, 8080), a StatefulSet `db` behind a headless Service, a pod
 /// `legacy` reached through a Service without a selector, and a `client`.
-pub const MANIFEST: &str = r#"apiVersion: kns.dev/v1alpha1
-kind: Cluster
-metadata: {name: tour-services}
-spec:
-  podCIDR: 10.244.0.0/16
-  serviceCIDR: 10.96.0.0/12
-  clusterDomain: cluster.local
-  cni: routed
-  proxy: iptables
-  nodes: [{name: node-1}, {name: node-2}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: coredns, namespace: kube-system}
-spec:
-  replicas: 1
-  selector: {matchLabels: {k8s-app: kube-dns}}
-  template:
-    metadata: {labels: {k8s-app: kube-dns}}
-    spec:
-      containers:
-      - name: coredns
-        ports: [{name: dns, containerPort: 53, protocol: UDP}, {name: dns-tcp, containerPort: 53}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: kube-dns, namespace: kube-system}
-spec:
-  selector: {k8s-app: kube-dns}
-  ports:
-  - {name: dns, port: 53, protocol: UDP, targetPort: dns}
-  - {name: dns-tcp, port: 53, protocol: TCP, targetPort: dns-tcp}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: default}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: nginx, ports: [{name: http, containerPort: 8080}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec:
-  type: NodePort
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: http, nodePort: 30080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web-lb, namespace: default}
-spec:
-  type: LoadBalancer
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: http}]
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: db, namespace: default}
-spec:
-  serviceName: db
-  replicas: 2
-  selector: {matchLabels: {app: db}}
-  template:
-    metadata: {labels: {app: db}}
-    spec:
-      containers: [{name: postgres, ports: [{name: postgres, containerPort: 5432}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: db, namespace: default}
-spec:
-  clusterIP: None
-  selector: {app: db}
-  ports: [{name: postgres, port: 5432, targetPort: postgres}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: legacy, namespace: default, labels: {role: old-system}}
-spec:
-  nodeName: node-2
-  containers: [{name: app, ports: [{containerPort: 9000}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: legacy, namespace: default}
-spec:
-  ports: [{port: 80, targetPort: 9000}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: search, namespace: default}
-spec:
-  type: ExternalName
-  externalName: www.example.com
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: default, labels: {app: client}}
-spec:
-  nodeName: node-2
-  containers: [{name: curl, ports: [{containerPort: 8080}]}]
-"#;
+pub const MANIFEST: &str = include_str!("../../scenarios/tour/services.yaml");
 
 /// The Ingress step's additions: an ingress-nginx controller behind a NodePort Service, a
 /// second web application (`shop`), and one Ingress routing two hosts and two paths.
-pub const INGRESS: &str = r#"---
-apiVersion: v1
-kind: Namespace
-metadata: {name: ingress-nginx}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: ingress-nginx-controller, namespace: ingress-nginx}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app.kubernetes.io/name: ingress-nginx, app.kubernetes.io/component: controller}}
-  template:
-    metadata: {labels: {app.kubernetes.io/name: ingress-nginx, app.kubernetes.io/component: controller}}
-    spec:
-      containers: [{name: controller, ports: [{name: http, containerPort: 80}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: ingress-nginx-controller, namespace: ingress-nginx}
-spec:
-  type: NodePort
-  selector: {app.kubernetes.io/name: ingress-nginx, app.kubernetes.io/component: controller}
-  ports: [{name: http, port: 80, targetPort: http, nodePort: 30090}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: shop, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: shop}}
-  template:
-    metadata: {labels: {app: shop}}
-    spec:
-      containers: [{name: shop, ports: [{name: http, containerPort: 8080}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: shop, namespace: default}
-spec:
-  selector: {app: shop}
-  ports: [{name: http, port: 80, targetPort: http}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: front, namespace: default}
-spec:
-  ingressClassName: nginx
-  rules:
-  - host: www.example.test
-    http:
-      paths:
-      - {path: /shop, pathType: Prefix, backend: {service: {name: shop, port: {number: 80}}}}
-      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}
-  - host: api.prod.example.test
-    http:
-      paths:
-      - {path: /cart, pathType: Exact, backend: {service: {name: shop, port: {number: 80}}}}
-"#;
-
-/// The Endpoints of `legacy`, written by hand because the Service has no selector.
-fn legacy_endpoints(ip: IpAddr) -> String {
-    format!(
-        "---\napiVersion: v1\nkind: Endpoints\nmetadata: {{name: legacy, namespace: default}}\n\
-         subsets: [{{addresses: [{{ip: {ip}}}], ports: [{{port: 9000}}]}}]\n"
-    )
-}
+pub const INGRESS: &str = include_str!("../../scenarios/tour/ingress.yaml");
 
 fn build(rec: &mut Recorder) -> Result<ClusterNet, Mismatch> {
     rec.command(
@@ -205,20 +34,14 @@ fn build(rec: &mut Recorder) -> Result<ClusterNet, Mismatch> {
     build_from(rec, MANIFEST)
 }
 
-/// Builds `base` (the Service manifest, maybe with additions) plus legacy's Endpoints.
-fn build_from(rec: &mut Recorder, base: &str) -> Result<ClusterNet, Mismatch> {
-    let fail = |e: String| Mismatch {
-        expected: "the Service tour's manifest to load".into(),
-        observed: e,
-    };
-    let first: Cluster = load_str("services.yaml", base).map_err(|e| fail(e.to_string()))?.cluster;
-    // The manual Endpoints name the address the legacy pod will get.
-    let legacy = first
-        .pod_by_ref("default/legacy")
-        .map(|p| p.ip)
-        .ok_or_else(|| fail("no legacy pod".into()))?;
-    let text = format!("{base}{}", legacy_endpoints(legacy));
-    let cluster = load_str("services.yaml", &text).map_err(|e| fail(e.to_string()))?.cluster;
+/// Builds `text` (the Service manifest, maybe with additions).
+fn build_from(rec: &mut Recorder, text: &str) -> Result<ClusterNet, Mismatch> {
+    let cluster = load_str("services.yaml", text)
+        .map_err(|e| Mismatch {
+            expected: "the Service tour's manifest to load".into(),
+            observed: e.to_string(),
+        })?
+        .cluster;
     build_with(rec, cluster)
 }
 
