@@ -75,15 +75,7 @@ fn add_allowed(
     cluster: &kns_core::Cluster,
     view: &MatrixView,
 ) -> Result<(), CliError> {
-    let ids = view
-        .pods
-        .iter()
-        .map(|name| {
-            cluster.pod_by_ref(name).map(|p| p.id).ok_or_else(|| {
-                CliError::Internal(format!("matrix pod `{name}` not in the cluster"))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let ids = super::render::pod_ids(cluster, view)?;
     for (port, grid) in &view.probes {
         let pairs = grid.iter().enumerate().flat_map(|(from, row)| {
             let ids = &ids;

@@ -61,15 +61,7 @@ pub fn matrix_html(
     view: &MatrixView,
     page: &HtmlPage,
 ) -> Result<String, CliError> {
-    let ids = view
-        .pods
-        .iter()
-        .map(|name| {
-            cluster.pod_by_ref(name).map(|p| p.id).ok_or_else(|| {
-                CliError::Internal(format!("matrix pod `{name}` not in the cluster"))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let ids = super::render::pod_ids(cluster, view)?;
     let ports: Vec<String> = view.probes.iter().map(|(pp, _)| pp.to_string()).collect();
     let mode = match page.mode {
         MatrixMode::Policy => "policy (NetworkPolicies evaluated, no packets)",

@@ -38,21 +38,9 @@ const HEADER_H: f64 = 40.0;
 /// Margin around the picture.
 const MARGIN: f64 = 20.0;
 
-/// Escapes text for XML content and attribute values.
+/// Escapes text for XML content and attribute values; control characters become spaces.
 pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
+    super::html::escape(&text.replace(|c: char| c.is_control(), " "))
 }
 
 /// A box on the page.

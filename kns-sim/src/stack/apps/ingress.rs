@@ -38,9 +38,7 @@ use kns_core::proxy::ServiceTable;
 
 use super::client::{ConnError, ConnStatus, TcpConn};
 use super::echo::listen_once;
-use super::http::{
-    Parse, decode_chunked, find_header, head_end, parse_head, parse_request, reason_phrase,
-};
+use super::http::{Parse, head_end, parse_head, parse_request, reason_phrase};
 use crate::stack::{App, AppCx, AppPoll, ListenerId, StackError, TcpHandle};
 use crate::time::Time;
 
@@ -566,19 +564,8 @@ fn parse_response(
         return Some(Err("upstream sent an invalid status line".to_owned()));
     };
     let rest = &buf[end..];
-    let body = if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
-        Some(Vec::new())
-    } else if find_header(&headers, "transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        decode_chunked(rest)
-    } else if let Some(len) =
-        find_header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok())
-    {
-        (rest.len() >= len).then(|| rest[..len].to_vec())
-    } else {
-        eof.then(|| rest.to_vec())
-    };
+    let no_body = head_only || status == 204 || status == 304 || (100..200).contains(&status);
+    let body = super::http::response_body(&headers, rest, no_body, eof);
     match body {
         Some(body) => Some(Ok(UpstreamResponse { status, reason, headers, body })),
         None if eof => Some(Err("upstream closed in the middle of the response".to_owned())),
