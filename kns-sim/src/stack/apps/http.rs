@@ -705,6 +705,30 @@ fn parse_url(url: &str) -> Result<(SocketAddr, String, String), (u8, String)> {
     Ok((SocketAddr::new(ip, port), authority.to_owned(), path))
 }
 
+/// The body of a response whose head was `headers` and after which `rest` arrived: empty
+/// when the response has none (`no_body`), else chunked, `Content-Length` or up to `eof`;
+/// `None` while incomplete.
+pub(super) fn response_body(
+    headers: &[(String, String)],
+    rest: &[u8],
+    no_body: bool,
+    eof: bool,
+) -> Option<Vec<u8>> {
+    if no_body {
+        Some(Vec::new())
+    } else if find_header(headers, "transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        decode_chunked(rest)
+    } else if let Some(len) =
+        find_header(headers, "content-length").and_then(|v| v.parse::<usize>().ok())
+    {
+        (rest.len() >= len).then(|| rest[..len].to_vec())
+    } else {
+        eof.then(|| rest.to_vec())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -735,29 +759,5 @@ mod tests {
         assert!(matches!(parse_request(b"nonsense\r\n\r\n"), Parse::Bad));
         assert_eq!(decode_chunked(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap(), b"abcde");
         assert_eq!(decode_chunked(b"3\r\nab"), None);
-    }
-}
-
-/// The body of a response whose head was `headers` and after which `rest` arrived: empty
-/// when the response has none (`no_body`), else chunked, `Content-Length` or up to `eof`;
-/// `None` while incomplete.
-pub(super) fn response_body(
-    headers: &[(String, String)],
-    rest: &[u8],
-    no_body: bool,
-    eof: bool,
-) -> Option<Vec<u8>> {
-    if no_body {
-        Some(Vec::new())
-    } else if find_header(headers, "transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        decode_chunked(rest)
-    } else if let Some(len) =
-        find_header(headers, "content-length").and_then(|v| v.parse::<usize>().ok())
-    {
-        (rest.len() >= len).then(|| rest[..len].to_vec())
-    } else {
-        eof.then(|| rest.to_vec())
     }
 }
