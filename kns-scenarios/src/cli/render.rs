@@ -105,6 +105,21 @@ impl MatrixView {
     }
 }
 
+/// The cluster's IDs of a matrix view's pods, in the view's order.
+pub(super) fn pod_ids(
+    cluster: &kns_core::model::Cluster,
+    view: &MatrixView,
+) -> Result<Vec<kns_core::model::PodId>, super::CliError> {
+    view.pods
+        .iter()
+        .map(|name| {
+            cluster.pod_by_ref(name).map(|p| p.id).ok_or_else(|| {
+                super::CliError::Internal(format!("matrix pod `{name}` not in the cluster"))
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,19 +157,4 @@ mod tests {
         assert!(t.starts_with("80/TCP: 3 of 4 connections allowed"), "{t}");
         assert!(t.contains('·') && t.contains('✓'), "{t}");
     }
-}
-
-/// The cluster's IDs of a matrix view's pods, in the view's order.
-pub(super) fn pod_ids(
-    cluster: &kns_core::model::Cluster,
-    view: &MatrixView,
-) -> Result<Vec<kns_core::model::PodId>, super::CliError> {
-    view.pods
-        .iter()
-        .map(|name| {
-            cluster.pod_by_ref(name).map(|p| p.id).ok_or_else(|| {
-                super::CliError::Internal(format!("matrix pod `{name}` not in the cluster"))
-            })
-        })
-        .collect()
 }
