@@ -4,13 +4,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+mod common;
+use common::kns;
+
 fn fixture(name: &str) -> String {
     let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", name].iter().collect();
     path.to_string_lossy().into_owned()
-}
-
-fn kns(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kns")).args(args).output().expect("the kns binary runs")
 }
 
 fn stdout(out: &Output) -> String {

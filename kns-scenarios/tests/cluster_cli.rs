@@ -1,20 +1,10 @@
 //! `kns cluster`, `kns probe` and `kns matrix --mode packet` end to end.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+use common::{example_in, kns, text};
 
 fn demo() -> String {
-    let path: PathBuf =
-        [env!("CARGO_MANIFEST_DIR"), "..", "examples", "manifests", "demo.yaml"].iter().collect();
-    path.to_string_lossy().into_owned()
-}
-
-fn kns(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kns")).args(args).output().expect("the kns binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("utf-8 output")
+    example_in("manifests", "demo.yaml")
 }
 
 #[test]

@@ -2,20 +2,14 @@
 //! matrix, and a failing case printed by `check_policy_engine` is reproduced by `kns probe -f`.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+
+mod common;
+use common::{kns, text};
 
 use kns_core::flow::Flow;
 use kns_core::model::Cluster;
 use kns_core::policy::{PolicyEngine, Verdict};
 use kns_core::testing::{PolicyCheckError, check_policy_engine, synthetic_cluster, to_yaml};
-
-fn kns(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kns")).args(args).output().expect("the kns binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("utf-8 output")
-}
 
 /// Writes `yaml` to a fresh file in the temporary directory.
 fn write_case(name: &str, yaml: &str) -> PathBuf {

@@ -2,21 +2,13 @@
 //! and misuse fails the way tc does.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+mod common;
+use common::{example_in, kns, text};
+
 fn example(name: &str) -> String {
-    let path: PathBuf =
-        [env!("CARGO_MANIFEST_DIR"), "..", "examples", "net", name].iter().collect();
-    path.to_string_lossy().into_owned()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("utf-8 output")
-}
-
-fn kns(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kns")).args(args).output().expect("the kns binary runs")
+    example_in("net", name)
 }
 
 /// Runs `script` given on standard input (`kns net -f -`).

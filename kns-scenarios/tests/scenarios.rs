@@ -2,20 +2,14 @@
 //! runs are deterministic, and `kns scenario list|run` behaves at the terminal.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
+
+mod common;
+use common::{kns, text};
 
 use kns_core::flow::{PortProtocol, Protocol};
 use kns_scenarios::scenario::{self, PodFlow, RunOptions, Scenario};
 
 const API_GATEWAY: &str = include_str!("../scenarios/api-gateway.yaml");
-
-fn kns(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kns")).args(args).output().expect("the kns binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("utf-8 output")
-}
 
 const TOUR: &str = include_str!("../scenarios/tour/cluster.yaml");
 
