@@ -67,15 +67,12 @@ pub struct LoadedConfig {
 #[derive(Debug, Default)]
 pub struct CniRuntime {
     plugins: PluginRegistry,
-    /// The last configuration file parsed: (path, text, list). A runtime reads net.d for
-    /// every pod; the file rarely changes, so an unchanged text is not parsed again.
-    parsed: std::cell::RefCell<Option<(String, String, NetConfList)>>,
 }
 
 impl CniRuntime {
     /// A runtime whose `/opt/cni/bin` holds `plugins`.
     pub fn new(plugins: PluginRegistry) -> CniRuntime {
-        CniRuntime { plugins, parsed: Default::default() }
+        CniRuntime { plugins }
     }
 
     /// A runtime with the reference plugins installed.
@@ -115,14 +112,7 @@ impl CniRuntime {
             })?;
         let path = format!("{NET_D}/{first}");
         let text = files.read(&path).map_err(|e| CniError::new(ErrorCode::Io, e.to_string()))?;
-        if let Some((p, t, list)) = &*self.parsed.borrow()
-            && *p == path
-            && t == text
-        {
-            return Ok(LoadedConfig { file: path, list: list.clone() });
-        }
         let list = parse_config_file(&path, text).map_err(|e| e.to_cni())?.into_list();
-        *self.parsed.borrow_mut() = Some((path.clone(), text.to_string(), list.clone()));
         Ok(LoadedConfig { file: path, list })
     }
 
