@@ -11,7 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use kns_core::flow::PortProtocol;
 use kns_core::model::{Cluster, PodId};
 use kns_sim::cluster::{ClusterNet, Source};
-use kns_sim::stack::apps::{ProbeConfig, ProbeOutcome};
+use kns_sim::net::NetnsId;
+use kns_sim::stack::apps::{HttpClient, HttpClientConfig, ProbeConfig, ProbeOutcome};
 
 /// Why an end could not be found or a probe could not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,6 +125,30 @@ pub fn answered_by(outcome: &ProbeOutcome) -> Option<&str> {
         ProbeOutcome::Connected { reply, .. } => reply.as_deref(),
         _ => None,
     }
+}
+
+/// What one HTTP request got: the status and body, or curl's exit code and message.
+pub type HttpGot = Result<(u16, String), String>;
+
+/// `curl [-H 'Host: HOST'] URL` from namespace `ns` (the URL's host an address): `None` when
+/// curl did not exit within its own limits plus a margin.
+pub fn http_get(
+    net: &mut ClusterNet,
+    ns: NetnsId,
+    url: &str,
+    host: Option<&str>,
+) -> Result<Option<HttpGot>, kns_sim::cluster::ClusterError> {
+    let mut config = HttpClientConfig::get(url);
+    if let Some(h) = host {
+        config.headers.push(("Host".into(), h.to_string()));
+    }
+    let limit = config.max_time + std::time::Duration::from_secs(5);
+    net.run_app(ns, HttpClient::new(config), limit, |c| {
+        c.exit_code().map(|code| match c.reply() {
+            Some(r) if code == 0 => Ok((r.status, String::from_utf8_lossy(&r.body).into_owned())),
+            _ => Err(format!("curl exit {code}: {}", c.output().trim())),
+        })
+    })
 }
 
 #[cfg(test)]

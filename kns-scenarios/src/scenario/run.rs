@@ -12,7 +12,7 @@ use kns_core::proxy::ServiceTable;
 use kns_sim::cluster::{ClusterNet, ClusterOptions, Source, delivered, outcome_word};
 use kns_sim::net::CaptureId;
 use kns_sim::stack::SmolStack;
-use kns_sim::stack::apps::{AgnhostServer, HttpClient, HttpClientConfig, ProbeOutcome};
+use kns_sim::stack::apps::{AgnhostServer, ProbeOutcome};
 
 use super::endpoints::{self, answered_by};
 use super::report::{CaptureFile, CheckReport, Report, StepReport};
@@ -502,11 +502,6 @@ fn http_words(status: u16, body: &str) -> String {
     format!("HTTP {status}, body {:?}", body.trim())
 }
 
-/// How long curl may take in all (its own limits, and a margin for the run to see it exit).
-fn curl_limit(config: &HttpClientConfig) -> std::time::Duration {
-    config.max_time + std::time::Duration::from_secs(5)
-}
-
 fn check_http(w: &mut World, e: &HttpExpectation, number: usize, opts: &RunOptions) -> CheckReport {
     let host = e.host.as_deref().map(|h| format!("-H 'Host: {h}' ")).unwrap_or_default();
     let mut report = CheckReport {
@@ -543,21 +538,12 @@ fn check_http(w: &mut World, e: &HttpExpectation, number: usize, opts: &RunOptio
             return report;
         }
     };
-    let mut config = HttpClientConfig::get(&format!("http://{addr}{path}"));
-    if let Some(h) = &e.host {
-        config.headers.push(("Host".into(), h.clone()));
-    }
-    report.details.push(format!("curl {host}{}", config.url));
-    let limit = curl_limit(&config);
+    let url = format!("http://{addr}{path}");
+    report.details.push(format!("curl {host}{url}"));
     if opts.trace {
         w.net.sim_mut().enable_trace();
     }
-    let got = w.net.run_app(ns, HttpClient::new(config), limit, |c| {
-        c.exit_code().map(|code| match c.reply() {
-            Some(r) if code == 0 => Ok((r.status, String::from_utf8_lossy(&r.body).into_owned())),
-            _ => Err(format!("curl exit {code}: {}", c.output().trim())),
-        })
-    });
+    let got = endpoints::http_get(&mut w.net, ns, &url, e.host.as_deref());
     if opts.trace {
         report.trace = w.net.sim_mut().take_trace().iter().map(ToString::to_string).collect();
         w.net.sim_mut().disable_trace();
@@ -566,7 +552,7 @@ fn check_http(w: &mut World, e: &HttpExpectation, number: usize, opts: &RunOptio
         Ok(Some(got)) => got,
         Ok(None) => {
             report.observed = "nothing: curl did not finish".into();
-            report.failure = Some(format!("curl did not exit within {}s", limit.as_secs()));
+            report.failure = Some("curl did not exit within its limits".into());
             return report;
         }
         Err(err) => {

@@ -10,7 +10,7 @@ use kns_core::manifest::load_str;
 use kns_core::model::PodId;
 use kns_sim::cluster::{ClusterNet, Source};
 use kns_sim::dns::RecordType;
-use kns_sim::stack::apps::{HttpClient, HttpClientConfig, ProbeConfig, ProbeOutcome};
+use kns_sim::stack::apps::{ProbeConfig, ProbeOutcome};
 
 use super::cluster_steps::{build_with, connect};
 use super::{Mismatch, Recorder, StepDef};
@@ -396,22 +396,11 @@ fn http_get(
     host: Option<&str>,
 ) -> Result<Result<(u16, String), String>, Mismatch> {
     let ns = net.source_ns(source).map_err(failed("a source namespace"))?;
-    let mut config = HttpClientConfig::get(url);
-    if let Some(h) = host {
-        config.headers.push(("Host".into(), h.into()));
-    }
-    let limit = config.max_time + std::time::Duration::from_secs(5);
-    let got = net
-        .run_app(ns, HttpClient::new(config), limit, |c| {
-            c.exit_code().map(|code| match c.reply() {
-                Some(r) if code == 0 => {
-                    Ok((r.status, String::from_utf8_lossy(&r.body).trim().to_string()))
-                }
-                _ => Err(c.output().trim().to_string()),
-            })
-        })
-        .map_err(failed("curl to run"))?;
-    got.ok_or_else(|| Mismatch { expected: "curl to finish".into(), observed: url.into() })
+    let got =
+        crate::scenario::endpoints::http_get(net, ns, url, host).map_err(failed("curl to run"))?;
+    let got =
+        got.ok_or_else(|| Mismatch { expected: "curl to finish".into(), observed: url.into() })?;
+    Ok(got.map(|(status, body)| (status, body.trim().to_string())))
 }
 
 fn ingress(rec: &mut Recorder) -> Result<(), Mismatch> {
